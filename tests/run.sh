@@ -1,0 +1,38 @@
+#!/bin/sh
+# Runs every test program given as an argument, then every tests/*_test.sh
+# script, and prints one closing line: "N passed, N failed, N skipped".
+# A program or script exits 0 (passed), 77 (skipped, reason on its output) or
+# anything else (failed).
+passed=0
+failed=0
+skipped=0
+failures=""
+
+run_one() {
+    name=$1
+    shift
+    "$@"
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        passed=$((passed + 1))
+    elif [ $rc -eq 77 ]; then
+        skipped=$((skipped + 1))
+        echo "SKIPPED: $name"
+    else
+        failed=$((failed + 1))
+        failures="$failures $name"
+        echo "FAILED: $name (exit $rc)"
+    fi
+}
+
+for t in "$@"; do
+    run_one "$(basename "$t")" "$t"
+done
+for s in tests/*_test.sh; do
+    [ -e "$s" ] || continue
+    run_one "$(basename "$s")" sh "$s"
+done
+
+[ -n "$failures" ] && echo "failed:$failures"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ $failed -eq 0 ]
