@@ -32,7 +32,7 @@ B := build
 
 TORCH_INC := -isystem /usr/include/torch/csrc/api/include
 TORCH_LIBS := -ltorch -ltorch_cpu -lc10
-DEP_PKGS := libpng libjpeg libpcre2-8 libutf8proc
+DEP_PKGS := libpng libjpeg libpcre2-8 libutf8proc zlib
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
 DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
