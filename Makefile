@@ -100,3 +100,28 @@ include tests/tests.mk
 
 clean:
 	rm -rf $(B)
+
+# ---- installation ---------------------------------------------------------
+
+$(B)/gscorecam.pc: pkgconfig/gscorecam.pc.in $(VERSION_H)
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all $(B)/gscorecam.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf libgscorecam.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgscorecam.so
+	install -m 644 include/gscorecam.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(B)/gscorecam.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(CC) -o $(DESTDIR)$(BINDIR)/gscorecam $(CLI_OBJ) -L$(B) -lgscorecam \
+	    -Wl,-rpath,$(LIBDIR) $(SAN_FLAGS) -lm
+	install -m 644 docs/gscorecam.1 $(DESTDIR)$(MANDIR)/man1/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libgscorecam.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libgscorecam.so $(DESTDIR)$(INCLUDEDIR)/gscorecam.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/gscorecam.pc $(DESTDIR)$(BINDIR)/gscorecam \
+	    $(DESTDIR)$(MANDIR)/man1/gscorecam.1

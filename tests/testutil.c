@@ -3,7 +3,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 
@@ -69,4 +71,78 @@ int tu_run(Suite *suite)
     failed = srunner_ntests_failed(runner);
     srunner_free(runner);
     return failed == 0 ? 0 : 1;
+}
+
+int tu_python(const char *args)
+{
+    const char *python = getenv("PYTHON");
+    char *cmd;
+    size_t len;
+    int rc;
+
+    if (!python || !*python)
+        python = "/usr/bin/python3";
+    len = strlen(python) + strlen(args) + 2;
+    cmd = malloc(len);
+    if (!cmd)
+        return -1;
+    snprintf(cmd, len, "%s %s", python, args);
+    rc = system(cmd);
+    free(cmd);
+    if (rc == -1 || !WIFEXITED(rc))
+        return -1;
+    return WEXITSTATUS(rc);
+}
+
+float *tu_read_npy(const char *path, size_t *count)
+{
+    size_t size = 0, header;
+    unsigned char *raw = tu_read_file(path, &size);
+    float *out;
+
+    if (!raw || size < 10 || memcmp(raw, "\x93NUMPY", 6) != 0) {
+        free(raw);
+        return NULL;
+    }
+    header = 10 + (size_t)raw[8] + 256 * (size_t)raw[9];
+    if (header > size || !strstr((const char *)raw + 10, "'<f4'")) {
+        free(raw);
+        return NULL;
+    }
+    *count = (size - header) / sizeof(float);
+    out = malloc(*count * sizeof(float) + 1);
+    if (out)
+        memcpy(out, raw + header, *count * sizeof(float));
+    free(raw);
+    return out;
+}
+
+int tu_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    int ok;
+
+    if (!f)
+        return -1;
+    ok = fwrite(data, 1, size, f) == size;
+    ok = fclose(f) == 0 && ok;
+    return ok ? 0 : -1;
+}
+
+const char *tu_temp_dir(void)
+{
+    static char dir[64];
+
+    snprintf(dir, sizeof dir, "/tmp/gscam-test-XXXXXX");
+    return mkdtemp(dir);
+}
+
+const char *tu_fixture(const char *name, char *buf, size_t size)
+{
+    char rel[256];
+    struct stat st;
+
+    snprintf(rel, sizeof rel, "fixtures/%s", name);
+    tu_build_path(rel, buf, size);
+    return stat(buf, &st) == 0 ? buf : NULL;
 }

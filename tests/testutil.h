@@ -32,4 +32,22 @@ int tu_run(Suite *suite);
     } while (0)
 void tu_note_skip(const char *test, const char *reason);
 
+
+
+/* Runs "$PYTHON <args>" (PYTHON defaults to /usr/bin/python3) through the
+ * shell from the repository root; returns the exit status, -1 on failure. */
+int tu_python(const char *args);
+
+/* Reads a float32 little-endian .npy file; returns a malloc'd array and its
+ * element count, or NULL. */
+float *tu_read_npy(const char *path, size_t *count);
+
+/* Writes size bytes to path; returns 0 on success. */
+int tu_write_file(const char *path, const void *data, size_t size);
+
+/* Creates a fresh temporary folder and returns its path (static storage). */
+const char *tu_temp_dir(void);
+
+/* Path of a fixture archive made by `make fixtures`, or NULL if absent. */
+const char *tu_fixture(const char *name, char *buf, size_t size);
 #endif
