@@ -25,16 +25,26 @@ static gscam_model *model;
 static int resolution;
 static char model_path[512];
 
-static void setup(void)
+static void load_fixture(const char *name)
 {
     int64_t r = 0;
 
     model = NULL;
-    if (!tu_fixture("small-rn.pt", model_path, sizeof model_path))
+    if (!tu_fixture(name, model_path, sizeof model_path))
         return;
     ck_assert_int_eq(gscam_model_load(model_path, "cpu", NULL, &model), GSCAM_OK);
     ck_assert_int_eq(gscam_model_info(model, GSCAM_INFO_INPUT_RESOLUTION, &r), GSCAM_OK);
     resolution = (int)r;
+}
+
+static void setup(void)
+{
+    load_fixture("small-rn.pt");
+}
+
+static void setup_vit(void)
+{
+    load_fixture("small-vit.pt");
 }
 
 static void teardown(void)
@@ -155,7 +165,7 @@ static void compare_with_reference(int method, int64_t topk)
 #define REQUIRE_MODEL()                                             \
     do {                                                            \
         if (!model)                                                 \
-            TU_SKIP("fixture small-rn.pt not built (make fixtures)"); \
+            TU_SKIP("fixture archive not built (make fixtures)");   \
     } while (0)
 
 START_TEST(gscorecam_matches_reference)
@@ -417,11 +427,47 @@ START_TEST(crop_fit_map_is_zero_outside_crop)
 }
 END_TEST
 
+START_TEST(vit_gscorecam_matches_reference)
+{
+    REQUIRE_MODEL();
+    compare_with_reference(GSCAM_METHOD_GSCORECAM, 6);
+}
+END_TEST
+
+START_TEST(vit_scorecam_matches_reference)
+{
+    REQUIRE_MODEL();
+    compare_with_reference(GSCAM_METHOD_SCORECAM, 300);
+}
+END_TEST
+
+START_TEST(vit_gradcam_matches_reference)
+{
+    REQUIRE_MODEL();
+    compare_with_reference(GSCAM_METHOD_GRADCAM, 300);
+}
+END_TEST
+
+START_TEST(vit_gradcam_pp_matches_reference)
+{
+    REQUIRE_MODEL();
+    compare_with_reference(GSCAM_METHOD_GRADCAM_PP, 300);
+}
+END_TEST
+
+START_TEST(vit_hilacam_matches_reference)
+{
+    REQUIRE_MODEL();
+    compare_with_reference(GSCAM_METHOD_HILACAM, 300);
+}
+END_TEST
+
 static Suite *cam_suite(void)
 {
     Suite *s = suite_create("cam");
     TCase *parity = tcase_create("parity");
     TCase *api = tcase_create("api");
+    TCase *vit = tcase_create("vit");
 
     tcase_add_checked_fixture(parity, setup, teardown);
     tcase_set_timeout(parity, 300);
@@ -443,6 +489,15 @@ static Suite *cam_suite(void)
     tcase_add_test(api, foreign_handle_is_misuse);
     tcase_add_test(api, crop_fit_map_is_zero_outside_crop);
     suite_add_tcase(s, api);
+
+    tcase_add_checked_fixture(vit, setup_vit, teardown);
+    tcase_set_timeout(vit, 300);
+    tcase_add_test(vit, vit_gscorecam_matches_reference);
+    tcase_add_test(vit, vit_scorecam_matches_reference);
+    tcase_add_test(vit, vit_gradcam_matches_reference);
+    tcase_add_test(vit, vit_gradcam_pp_matches_reference);
+    tcase_add_test(vit, vit_hilacam_matches_reference);
+    suite_add_tcase(s, vit);
     return s;
 }
 
