@@ -97,6 +97,8 @@ $(B)/gscorecam: $(CLI_OBJ) $(B)/libgscorecam.so
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 include tests/tests.mk
+# Further targets (bench, fuzz, abi, demo), one fragment per concern.
+-include $(sort $(wildcard mk/*.mk))
 
 clean:
 	rm -rf $(B)

@@ -28,6 +28,10 @@ run_one() {
 for t in "$@"; do
     run_one "$(basename "$t")" "$t"
 done
+for p in tests/python/test_*.py; do
+    [ -e "$p" ] || continue
+    run_one "$(basename "$p")" "${PYTHON:-/usr/bin/python3}" "$p"
+done
 for s in tests/*_test.sh; do
     [ -e "$s" ] || continue
     run_one "$(basename "$s")" sh "$s"

@@ -15,10 +15,16 @@ $(B)/tests/%: tests/%.c $(TEST_UTIL) tests/testutil.h $(STATIC)
 deps:
 	@sh tests/install-deps.sh
 
-# Small archives generated at test time; never committed.
-fixtures:
+# Archives with random weights, generated at test time and never committed:
+# small ones for numerical parity, a full-size RN50 for the command line.
+FIXTURE_ARCHS := small-rn small-vit RN50
+FIXTURE_FILES := $(FIXTURE_ARCHS:%=$(FIXTURES)/%.pt)
+
+$(FIXTURES)/%.pt: tests/python/make_archive.py tests/python/clip_archive.py
 	@mkdir -p $(FIXTURES)
-	$(PYTHON) tests/python/make_archive.py --arch small-rn --seed 1 --out $(FIXTURES)/small-rn.pt
+	$(PYTHON) tests/python/make_archive.py --arch $* --seed 1 --out $@
+
+fixtures: $(FIXTURE_FILES)
 
 check: deps
 	@$(MAKE) --no-print-directory check-run

@@ -2,12 +2,12 @@
  * compute.c - the public computations of a CAM context: a map for an image
  * or a preprocessed input, and CLIP logits.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cam/cam.h"
+#include "image/image.h"
 
 /* CLIP's normalisation of RGB values in [0, 1]. */
 static const float CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
@@ -141,52 +141,16 @@ gscam_status gscam_cam_compute_input(gscam_cam *cam, const uint8_t *input, size_
     return gs_cam_run(cam, input, ids, n_ids, (int64_t)r, (int64_t)r, map);
 }
 
-/* Where the crop fit's R x R input lies in the image, in image pixels. */
+/* Where the model input lies in the image, in image pixels. */
 struct region {
-    int64_t x0, y0, w, h;
+    int32_t x0, y0, w, h;
 };
 
-/* Python's round() of a half-integer: to even. */
-static int64_t round_half_even(double v)
-{
-    return (int64_t)nearbyint(v);
-}
-
-static struct region crop_region(int64_t width, int64_t height, int64_t r)
-{
-    int64_t rw, rh, ox, oy;
-    struct region reg;
-
-    if (width <= height) {
-        rw = r;
-        rh = (int64_t)((double)r * (double)height / (double)width);
-    } else {
-        rh = r;
-        rw = (int64_t)((double)r * (double)width / (double)height);
-    }
-    ox = round_half_even((double)(rw - r) / 2.0);
-    oy = round_half_even((double)(rh - r) / 2.0);
-    /* Map the crop's corners back through the resize's scale factors. */
-    reg.x0 = llround((double)ox * (double)width / (double)rw);
-    reg.y0 = llround((double)oy * (double)height / (double)rh);
-    reg.w = llround((double)(ox + r) * (double)width / (double)rw) - reg.x0;
-    reg.h = llround((double)(oy + r) * (double)height / (double)rh) - reg.y0;
-    if (reg.w < 1)
-        reg.w = 1;
-    if (reg.h < 1)
-        reg.h = 1;
-    if (reg.x0 + reg.w > width)
-        reg.w = width - reg.x0;
-    if (reg.y0 + reg.h > height)
-        reg.h = height - reg.y0;
-    return reg;
-}
-
+/* The crop fit's map covers only the cropped rectangle; the rest is 0. */
 static gscam_status compute_cropped(struct gscam_cam *cam, const uint8_t *rgb, const int32_t *ids, size_t n_ids,
-                                    int64_t width, int64_t height, float *map)
+                                    int64_t width, const struct region reg, float *map, size_t map_len)
 {
-    const struct region reg = crop_region(width, height, cam->model->arch.input_resolution);
-    float *part = malloc((size_t)(reg.w * reg.h) * sizeof *part);
+    float *part = malloc((size_t)reg.w * (size_t)reg.h * sizeof *part);
     gscam_status st;
 
     if (!part)
@@ -194,7 +158,7 @@ static gscam_status compute_cropped(struct gscam_cam *cam, const uint8_t *rgb, c
                        (long long)reg.w, (long long)reg.h);
     st = gs_cam_run(cam, rgb, ids, n_ids, reg.h, reg.w, part);
     if (!gscam_is_error(st)) {
-        memset(map, 0, (size_t)(width * height) * sizeof *map);
+        memset(map, 0, map_len * sizeof *map);
         for (int64_t y = 0; y < reg.h; y++)
             memcpy(map + (reg.y0 + y) * width + reg.x0, part + y * reg.w, (size_t)reg.w * sizeof *map);
     }
@@ -202,7 +166,7 @@ static gscam_status compute_cropped(struct gscam_cam *cam, const uint8_t *rgb, c
     return st;
 }
 
-static gscam_status preprocess(struct gscam_cam *cam, const gscam_image *img, uint8_t **rgb)
+static gscam_status preprocess(struct gscam_cam *cam, const gscam_image *img, uint8_t **rgb, struct region *reg)
 {
     const size_t r = (size_t)cam->model->arch.input_resolution;
     gscam_status st;
@@ -210,9 +174,9 @@ static gscam_status preprocess(struct gscam_cam *cam, const gscam_image *img, ui
     *rgb = malloc(r * r * 3);
     if (!*rgb)
         return gs_fail(cam->message, GSCAM_ERR_OUT_OF_MEMORY, "out of memory for the model input");
-    st = gscam_image_preprocess(img, (uint32_t)r, cam->fit, *rgb, r * r * 3);
+    st = gs_image_input(img, (uint32_t)r, cam->fit, *rgb, &reg->x0, &reg->y0, &reg->w, &reg->h);
     if (st != GSCAM_OK) {
-        gs_fail(cam->message, st, "%s", gscam_last_error());
+        gs_fail_again(cam->message, st);
         free(*rgb);
         *rgb = NULL;
     }
@@ -223,6 +187,7 @@ gscam_status gscam_cam_compute(gscam_cam *cam, const gscam_image *img, const int
                                size_t map_len)
 {
     gscam_status st = gs_cam_check(cam);
+    struct region reg;
     int64_t width, height;
     uint8_t *rgb;
 
@@ -240,10 +205,10 @@ gscam_status gscam_cam_compute(gscam_cam *cam, const gscam_image *img, const int
                        (long long)width, (long long)height);
     if ((st = gs_cam_check_ids(cam, ids, n_ids)) != GSCAM_OK)
         return st;
-    if ((st = preprocess(cam, img, &rgb)) != GSCAM_OK)
+    if ((st = preprocess(cam, img, &rgb, &reg)) != GSCAM_OK)
         return st;
     if (cam->fit == GSCAM_FIT_CROP)
-        st = compute_cropped(cam, rgb, ids, n_ids, width, height, map);
+        st = compute_cropped(cam, rgb, ids, n_ids, width, reg, map, map_len);
     else
         st = gs_cam_run(cam, rgb, ids, n_ids, height, width, map);
     free(rgb);
@@ -256,6 +221,7 @@ gscam_status gscam_cam_score(gscam_cam *cam, const gscam_image *img, const int32
     gscam_status st = gs_cam_check(cam);
     gsx_ctx *ctx;
     gsx_tensor *image_emb;
+    struct region reg;
     uint8_t *rgb;
 
     if (st != GSCAM_OK)
@@ -265,7 +231,7 @@ gscam_status gscam_cam_score(gscam_cam *cam, const gscam_image *img, const int32
     for (size_t i = 0; i < n_prompts; i++)
         if ((st = gs_cam_check_ids(cam, ids + i * context, context)) != GSCAM_OK)
             return st;
-    if ((st = preprocess(cam, img, &rgb)) != GSCAM_OK)
+    if ((st = preprocess(cam, img, &rgb, &reg)) != GSCAM_OK)
         return st;
     use_threads(cam);
     ctx = gsx_ctx_new();

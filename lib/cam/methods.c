@@ -29,19 +29,24 @@ static int64_t batch_size(const struct gscam_cam *cam)
 }
 
 /* Masks of channels idx (b values) of A, each upsampled to R x R with
- * align_corners and min-max scaled: b x 1 x R x R. */
+ * align_corners and min-max scaled: b x 1 x R x R. A channel that is constant
+ * before upsampling gives a zero mask: bilinear interpolation in float32
+ * does not reproduce a constant exactly, and scaling its rounding noise by
+ * 1 / MASK_EPS would turn it into a visible mask. */
 static gsx_tensor *channel_masks(gsx_ctx *ctx, const gsx_tensor *activation, const gsx_tensor *idx, int64_t r)
 {
     const int64_t b = gsx_numel(idx);
     const int64_t shape[4] = {b, 1, gsx_size(activation, 2), gsx_size(activation, 3)};
     const int64_t spatial[2] = {2, 3};
-    gsx_tensor *u, *lo, *hi;
+    gsx_tensor *a, *u, *lo, *hi, *mask, *constant;
 
-    u = gsx_index_select(ctx, gsx_select(ctx, activation, 0, 0), 0, idx);
-    u = gsx_resize_bilinear(ctx, gsx_reshape(ctx, u, shape, 4), r, r, 1);
+    a = gsx_reshape(ctx, gsx_index_select(ctx, gsx_select(ctx, activation, 0, 0), 0, idx), shape, 4);
+    constant = gsx_eq_zero(ctx, gsx_sub(ctx, gsx_amax(ctx, a, spatial, 2, 1), gsx_amin(ctx, a, spatial, 2, 1)));
+    u = gsx_resize_bilinear(ctx, a, r, r, 1);
     lo = gsx_amin(ctx, u, spatial, 2, 1);
     hi = gsx_amax(ctx, u, spatial, 2, 1);
-    return gsx_div(ctx, gsx_sub(ctx, u, lo), gsx_add_scalar(ctx, gsx_sub(ctx, hi, lo), MASK_EPS));
+    mask = gsx_div(ctx, gsx_sub(ctx, u, lo), gsx_add_scalar(ctx, gsx_sub(ctx, hi, lo), MASK_EPS));
+    return gsx_where(ctx, constant, gsx_mul_scalar(ctx, mask, 0.0), mask);
 }
 
 /* Scores x * mask for each selected channel, in batches; NaN scores become 0. */

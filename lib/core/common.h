@@ -31,6 +31,10 @@
  * so a caller can write `return gs_fail(...)`. */
 gscam_status gs_fail(char *handle_msg, gscam_status st, const char *fmt, ...) GS_PRINTF(3, 4);
 
+/* Copies the calling thread's last-error message into a handle's buffer,
+ * for failures reported by another module. Returns st. */
+gscam_status gs_fail_again(char *handle_msg, gscam_status st);
+
 /* Clears the calling thread's last-error message (called on success paths
  * that follow an earlier failure is not required; messages persist). */
 void gs_clear_last_error(void);

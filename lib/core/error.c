@@ -90,6 +90,13 @@ gscam_status gs_fail(char *handle_msg, gscam_status st, const char *fmt, ...)
     return st;
 }
 
+gscam_status gs_fail_again(char *handle_msg, gscam_status st)
+{
+    if (handle_msg && handle_msg != last_error)
+        memcpy(handle_msg, last_error, sizeof last_error);
+    return st;
+}
+
 void gscam_set_log_callback(gscam_log_fn fn, void *user)
 {
     log_fn = fn;
