@@ -105,6 +105,9 @@ clean:
 
 # ---- installation ---------------------------------------------------------
 
+# Rewritten on every run: it records PREFIX, LIBDIR and INCLUDEDIR, which can
+# differ from one `make install` to the next.
+.PHONY: $(B)/gscorecam.pc
 $(B)/gscorecam.pc: pkgconfig/gscorecam.pc.in $(VERSION_H)
 	@mkdir -p $(B)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
