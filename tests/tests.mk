@@ -29,5 +29,5 @@ fixtures: $(FIXTURE_FILES)
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
-check-run: all $(STATIC) $(TEST_BIN) fixtures
+check-run: all $(STATIC) $(TEST_BIN) fixtures $(B)/evaluate
 	@GSCAM_BUILD=$(abspath $(B)) PYTHON=$(PYTHON) sh tests/run.sh $(TEST_BIN)
