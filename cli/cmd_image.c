@@ -24,7 +24,7 @@ int cmd_decode(const struct cli_options *o)
     if (!o->image || !o->out)
         return cli_usage_error("decode: --image and --out are required");
     if ((st = cli_load_image(o, &img)) != GSCAM_OK)
-        return cli_fail_status(o->image, st);
+        return cli_fail_status("image", st);
     if (cli_write_file(o->out, gscam_image_pixels(img),
                        (size_t)gscam_image_width(img) * gscam_image_height(img) * 3, why, sizeof why) != 0)
         rc = cli_fail(o->out, why);
@@ -46,13 +46,13 @@ int cmd_preprocess(const struct cli_options *o)
     if (!o->image || !o->out || o->size <= 0)
         return cli_usage_error("preprocess: --image, --size and --out are required");
     if ((st = cli_load_image(o, &img)) != GSCAM_OK)
-        return cli_fail_status(o->image, st);
+        return cli_fail_status("image", st);
     size = (size_t)o->size * (size_t)o->size * 3;
     input = malloc(size);
     if (!input)
         rc = cli_fail("preprocess", "out of memory");
     else if ((st = gscam_image_preprocess(img, (uint32_t)o->size, o->fit, input, size)) != GSCAM_OK)
-        rc = cli_fail_status(o->image, st);
+        rc = cli_fail_status("image", st);
     else if (cli_write_file(o->out, input, size, why, sizeof why) != 0)
         rc = cli_fail(o->out, why);
     free(input);

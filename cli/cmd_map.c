@@ -87,7 +87,7 @@ static int write_outputs(const struct cli_options *o, const gscam_image *img, co
     if (st == GSCAM_OK)
         st = gscam_image_save_png(overlay, o->out);
     gscam_image_free(overlay);
-    return st == GSCAM_OK ? 0 : cli_fail_status(o->out, st);
+    return st == GSCAM_OK ? 0 : cli_fail_status("overlay", st);
 }
 
 int cmd_map(const struct cli_options *o)
@@ -106,15 +106,15 @@ int cmd_map(const struct cli_options *o)
     if (rc != 0)
         return rc;
     if ((st = gscam_model_load(o->model, o->device, NULL, &model)) != GSCAM_OK) {
-        rc = cli_fail_status(o->model, st);
+        rc = cli_fail_status("model", st);
         goto done;
     }
     if ((st = gscam_tokenizer_load(o->vocab, &tok)) != GSCAM_OK) {
-        rc = cli_fail_status(o->vocab, st);
+        rc = cli_fail_status("vocabulary", st);
         goto done;
     }
     if ((st = cli_load_image(o, &img)) != GSCAM_OK) {
-        rc = cli_fail_status(o->image, st);
+        rc = cli_fail_status("image", st);
         goto done;
     }
     gscam_model_info(model, GSCAM_INFO_CONTEXT_LENGTH, &context);

@@ -24,7 +24,7 @@ int cmd_info(const struct cli_options *o)
     if (!o->model)
         return cli_usage_error("info: --model is required");
     if ((st = gscam_model_load(o->model, o->device, NULL, &m)) != GSCAM_OK)
-        return cli_fail_status(o->model, st);
+        return cli_fail_status("model", st);
     gscam_model_info(m, GSCAM_INFO_GRID, &grid);
     gscam_model_info(m, GSCAM_INFO_IS_VIT, &is_vit);
     printf("architecture: %s\n", gscam_model_architecture(m));
@@ -75,13 +75,13 @@ int cmd_score(const struct cli_options *o)
     if (!o->model || !o->vocab || !o->image || o->n_texts < 1)
         return cli_usage_error("score: --model, --vocab, --image and at least one --text are required");
     if ((st = gscam_model_load(o->model, o->device, NULL, &m)) != GSCAM_OK)
-        return cli_fail_status(o->model, st);
+        return cli_fail_status("model", st);
     if ((st = gscam_tokenizer_load(o->vocab, &tok)) != GSCAM_OK) {
-        rc = cli_fail_status(o->vocab, st);
+        rc = cli_fail_status("vocabulary", st);
         goto done;
     }
     if ((st = cli_load_image(o, &img)) != GSCAM_OK) {
-        rc = cli_fail_status(o->image, st);
+        rc = cli_fail_status("image", st);
         goto done;
     }
     gscam_model_info(m, GSCAM_INFO_CONTEXT_LENGTH, &context);

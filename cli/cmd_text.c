@@ -60,7 +60,7 @@ int cmd_tokenize(const struct cli_options *o)
     if (!o->vocab)
         return cli_usage_error("tokenize: --vocab is required");
     if ((st = gscam_tokenizer_load(o->vocab, &tok)) != GSCAM_OK)
-        return cli_fail_status(o->vocab, st);
+        return cli_fail_status("vocabulary", st);
     ids = malloc((size_t)o->context * sizeof *ids);
     if (!ids) {
         gscam_tokenizer_free(tok);

@@ -37,8 +37,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(_WIN32)
+#if defined(_WIN32) && defined(GSCAM_BUILDING)
 #define GSCAM_API __declspec(dllexport)
+#elif defined(_WIN32)
+#define GSCAM_API __declspec(dllimport)
 #elif defined(__GNUC__)
 #define GSCAM_API __attribute__((visibility("default")))
 #else

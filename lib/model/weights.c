@@ -111,8 +111,17 @@ gscam_status gs_weights_load(gsx_ctx *ctx, const char *path, size_t max_tensors,
         return st.status;
     }
     if (rc != GSX_OK) {
+        const char *why = gsx_message(ctx);
+
+        /* Shim messages start with the shim function's name, which means
+         * nothing to a caller. */
+        if (strncmp(why, "gsx_", 4) == 0 && strstr(why, ": "))
+            why = strstr(why, ": ") + 2;
+        /* ... and may repeat the path. */
+        if (strncmp(why, path, strlen(path)) == 0 && strncmp(why + strlen(path), ": ", 2) == 0)
+            why += strlen(path) + 2;
         gs_weights_free(st.w);
-        return gs_fail(msg, status_from_shim(rc), "cannot load model %s: %s", path, gsx_message(ctx));
+        return gs_fail(msg, status_from_shim(rc), "cannot load model %s: %s", path, why);
     }
     if (st.w->count == 0) {
         gs_weights_free(st.w);
