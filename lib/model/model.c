@@ -14,6 +14,9 @@
  * archive could claim. */
 #define DEFAULT_MAX_TENSORS 100000
 #define DEFAULT_MAX_BYTES (16ull << 30)
+/* oneDNN's CPU convolutions run on channels-last tensors without converting
+ * each input and output to and from their blocked layout. */
+#define DEFAULT_CHANNELS_LAST 1
 
 gscam_status gs_model_check(const struct gscam_model *m)
 {
@@ -143,6 +146,12 @@ static gscam_status load_into(struct gscam_model *m, const char *path, uint64_t 
 gscam_status gscam_model_load(const char *path, const char *device, const gscam_option_list *options,
                               gscam_model **out)
 {
+    return gs_model_load(path, device, options, DEFAULT_CHANNELS_LAST, out);
+}
+
+gscam_status gs_model_load(const char *path, const char *device, const gscam_option_list *options,
+                           int channels_last, gscam_model **out)
+{
     struct gscam_model *m;
     uint64_t max_tensors, max_bytes;
     int fold;
@@ -169,6 +178,7 @@ gscam_status gscam_model_load(const char *path, const char *device, const gscam_
         return gs_fail(NULL, GSCAM_ERR_OUT_OF_MEMORY, "out of memory loading %s", path);
     }
     m->magic = GS_MAGIC_MODEL;
+    m->channels_last = channels_last != 0;
     snprintf(m->device, sizeof m->device, "%s", device);
 
     st = load_into(m, path, max_tensors, max_bytes, fold);

@@ -104,6 +104,7 @@ struct gscam_model {
     struct gs_text text;
     float logit_scale_exp; /* exp(logit_scale) */
     int folded;            /* batch norm folded into convolutions */
+    int channels_last;     /* ResNet trunk in channels-last memory format */
     char device[32];
     char architecture[32];
     char target_layer[64];
@@ -164,6 +165,12 @@ gscam_status gs_text_build(struct gscam_model *m, const struct gs_weights *w);
 gsx_tensor *gs_text_embed(gsx_ctx *ctx, const struct gscam_model *m, const int32_t *ids, size_t n_ids);
 
 /* ---- model.c ------------------------------------------------------------- */
+
+/* gscam_model_load() with the ResNet trunk's memory format chosen by the
+ * caller: channels_last 1 (what gscam_model_load picks) or 0 (NCHW), so tests
+ * can compare the two paths. */
+gscam_status gs_model_load(const char *path, const char *device, const gscam_option_list *options,
+                           int channels_last, gscam_model **out);
 
 /* Image embedding of a batch, N x 3 x R x R -> N x embed (not normalised). */
 gsx_tensor *gs_image_embed(gsx_ctx *ctx, const struct gscam_model *m, const gsx_tensor *x);

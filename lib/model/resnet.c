@@ -38,6 +38,27 @@ static gscam_status get_conv_bn(struct gscam_model *m, const struct gs_weights *
     return st;
 }
 
+/* Keeps a convolution weight, in channels-last memory format when the model
+ * runs its trunk that way. */
+static gscam_status keep_conv_weight(struct gscam_model *m, const gsx_tensor *weight, gsx_tensor **out)
+{
+    gsx_ctx *scratch;
+    gscam_status st;
+
+    if (!m->channels_last)
+        return gs_model_keep(m, weight, out);
+    scratch = gsx_ctx_new();
+    if (!scratch)
+        return gs_fail(m->message, GSCAM_ERR_OUT_OF_MEMORY, "out of memory converting a convolution weight");
+    weight = gsx_channels_last(scratch, weight);
+    if (weight)
+        st = gs_model_keep(m, weight, out);
+    else
+        st = gs_fail(m->message, GSCAM_ERR_BACKEND, "converting a convolution weight: %s", gsx_message(scratch));
+    gsx_ctx_free(scratch);
+    return st;
+}
+
 /* Folds inference-mode batch norm into the convolution before it, so the
  * forward pass runs one operation instead of two:
  * w' = w * g / sqrt(v + eps) per output channel, b' = b - mean * g / sqrt(v + eps). */
@@ -56,7 +77,7 @@ static gscam_status fold(struct gscam_model *m, const struct conv_bn_raw *raw, s
     if (gsx_status(scratch) != GSX_OK)
         st = gs_fail(m->message, GSCAM_ERR_BACKEND, "folding batch norm: %s", gsx_message(scratch));
     if (st == GSCAM_OK)
-        st = gs_model_keep(m, weight, &conv->weight);
+        st = keep_conv_weight(m, weight, &conv->weight);
     if (st == GSCAM_OK)
         st = gs_model_keep(m, bias, &conv->bias);
     gsx_ctx_free(scratch);
@@ -68,7 +89,7 @@ static gscam_status keep_unfolded(struct gscam_model *m, const struct conv_bn_ra
                                   struct gs_bn *bn)
 {
     gsx_tensor **dst[4] = {&bn->weight, &bn->bias, &bn->mean, &bn->var};
-    gscam_status st = gs_model_keep(m, raw->weight, &conv->weight);
+    gscam_status st = keep_conv_weight(m, raw->weight, &conv->weight);
 
     conv->bias = NULL;
     for (int i = 0; st == GSCAM_OK && i < 4; i++)
@@ -236,7 +257,7 @@ gsx_tensor *gs_resnet_trunk(gsx_ctx *ctx, const struct gscam_model *m, const gsx
 {
     const struct gs_resnet *r = &m->resnet;
     size_t mark = gsx_mark(ctx);
-    gsx_tensor *h = (gsx_tensor *)x;
+    gsx_tensor *h = m->channels_last ? gsx_channels_last(ctx, x) : (gsx_tensor *)x;
 
     for (int i = 0; i < 3; i++)
         h = gsx_relu(ctx, conv_bn(ctx, &r->stem[i], &r->stem_bn[i], h));

@@ -1,0 +1,192 @@
+/*
+ * check_perf_paths.c - each speed-up that has a switch gives the same maps
+ * as the plain path: the ResNet trunk in channels-last memory format against
+ * NCHW, on the small ResNet fixture, for every ResNet method.
+ *
+ * Tolerances: maps within 1e-4 (max abs), logits within 1e-4 relative, the
+ * same selected channels in the same order. The two paths differ only in
+ * the order of floating-point sums inside the convolutions.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gsx.h"
+#include "model/model.h"
+#include "testutil.h"
+
+#define MAP_TOLERANCE 1e-4
+#define LOGIT_TOLERANCE 1e-4
+#define TOPK 40
+#define MAX_CHANNELS 4096
+
+/* A prompt's ids ("a photo of a cat" in OpenAI's vocabulary), padded. */
+static const int32_t PROMPT[] = {49406, 320, 1125, 539, 320, 2368, 49407};
+
+static gscam_model *nchw, *channels_last;
+static int resolution;
+
+static void setup(void)
+{
+    char path[512];
+    int64_t r = 0;
+
+    nchw = channels_last = NULL;
+    if (!tu_fixture("small-rn.pt", path, sizeof path))
+        return;
+    ck_assert_int_eq(gs_model_load(path, "cpu", NULL, 0, &nchw), GSCAM_OK);
+    ck_assert_int_eq(gs_model_load(path, "cpu", NULL, 1, &channels_last), GSCAM_OK);
+    ck_assert_int_eq(gscam_model_info(nchw, GSCAM_INFO_INPUT_RESOLUTION, &r), GSCAM_OK);
+    resolution = (int)r;
+}
+
+static void teardown(void)
+{
+    gscam_model_free(nchw);
+    gscam_model_free(channels_last);
+}
+
+/* A smooth synthetic picture with a bright disc, the same every run. */
+static uint8_t *synthetic_input(int r)
+{
+    uint8_t *rgb = malloc((size_t)r * r * 3);
+
+    for (int y = 0; y < r; y++) {
+        for (int x = 0; x < r; x++) {
+            double dx = x - 0.35 * r, dy = y - 0.6 * r;
+            int disc = dx * dx + dy * dy < 0.04 * r * r;
+            uint8_t *p = rgb + 3 * ((size_t)y * r + x);
+
+            p[0] = (uint8_t)(disc ? 230 : 40 + 150 * x / r);
+            p[1] = (uint8_t)(disc ? 60 : 90 + 100 * y / r);
+            p[2] = (uint8_t)(disc ? 50 : 120 + ((x * 7 + y * 13) % 50));
+        }
+    }
+    return rgb;
+}
+
+/* Result of one computation: the map, the logit and the scored channels. */
+struct outcome {
+    float *map;
+    double logit;
+    int32_t channels[MAX_CHANNELS];
+    size_t n_channels;
+};
+
+static void compute(gscam_model *m, int method, struct outcome *out)
+{
+    const size_t n = (size_t)resolution * resolution;
+    uint8_t *input = synthetic_input(resolution);
+    int32_t ids[77] = {0};
+    gscam_cam *cam = NULL;
+
+    memcpy(ids, PROMPT, sizeof PROMPT);
+    out->map = malloc(n * sizeof *out->map);
+    ck_assert_int_eq(gscam_cam_create(m, &cam), GSCAM_OK);
+    ck_assert_int_eq(gscam_cam_set(cam, GSCAM_OPT_METHOD, method), GSCAM_OK);
+    ck_assert_int_eq(gscam_cam_set(cam, GSCAM_OPT_TOPK, TOPK), GSCAM_OK);
+    ck_assert_int_eq(gscam_cam_set(cam, GSCAM_OPT_THREADS, 1), GSCAM_OK);
+    ck_assert_int_eq(gscam_cam_compute_input(cam, input, n * 3, ids, 77, out->map, n), GSCAM_OK);
+    ck_assert_int_eq(gscam_cam_last_logit(cam, &out->logit), GSCAM_OK);
+    ck_assert_int_eq(gscam_cam_last_channels(cam, out->channels, MAX_CHANNELS, &out->n_channels), GSCAM_OK);
+    gscam_cam_free(cam);
+    free(input);
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double worst = 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= worst))
+            worst = d;
+    }
+    return worst;
+}
+
+static void check_same(int method)
+{
+    struct outcome *plain = calloc(1, sizeof *plain), *fast = calloc(1, sizeof *fast);
+
+    compute(nchw, method, plain);
+    compute(channels_last, method, fast);
+    ck_assert_double_le(max_abs_diff(plain->map, fast->map, (size_t)resolution * resolution), MAP_TOLERANCE);
+    ck_assert_double_le(fabs(plain->logit - fast->logit), LOGIT_TOLERANCE * fmax(1.0, fabs(plain->logit)));
+    ck_assert_uint_eq(plain->n_channels, fast->n_channels);
+    for (size_t i = 0; i < plain->n_channels; i++)
+        ck_assert_int_eq(plain->channels[i], fast->channels[i]);
+    free(plain->map);
+    free(fast->map);
+    free(plain);
+    free(fast);
+}
+
+#define REQUIRE_MODELS()                                            \
+    do {                                                            \
+        if (!nchw || !channels_last)                                \
+            TU_SKIP("fixture archive not built (make fixtures)");   \
+    } while (0)
+
+START_TEST(channels_last_gscorecam_matches_nchw)
+{
+    REQUIRE_MODELS();
+    check_same(GSCAM_METHOD_GSCORECAM);
+}
+END_TEST
+
+START_TEST(channels_last_scorecam_matches_nchw)
+{
+    REQUIRE_MODELS();
+    check_same(GSCAM_METHOD_SCORECAM);
+}
+END_TEST
+
+START_TEST(channels_last_gradcam_matches_nchw)
+{
+    REQUIRE_MODELS();
+    check_same(GSCAM_METHOD_GRADCAM);
+}
+END_TEST
+
+START_TEST(channels_last_gradcam_pp_matches_nchw)
+{
+    REQUIRE_MODELS();
+    check_same(GSCAM_METHOD_GRADCAM_PP);
+}
+END_TEST
+
+START_TEST(default_load_uses_channels_last)
+{
+    gscam_model *m = NULL;
+    char path[512];
+
+    REQUIRE_MODELS();
+    ck_assert_ptr_nonnull(tu_fixture("small-rn.pt", path, sizeof path));
+    ck_assert_int_eq(gscam_model_load(path, "cpu", NULL, &m), GSCAM_OK);
+    ck_assert_int_eq(m->channels_last, 1);
+    ck_assert_int_eq(nchw->channels_last, 0);
+    gscam_model_free(m);
+}
+END_TEST
+
+static Suite *perf_paths_suite(void)
+{
+    Suite *s = suite_create("perf_paths");
+    TCase *layout = tcase_create("layout");
+
+    tcase_add_checked_fixture(layout, setup, teardown);
+    tcase_set_timeout(layout, 300);
+    tcase_add_test(layout, channels_last_gscorecam_matches_nchw);
+    tcase_add_test(layout, channels_last_scorecam_matches_nchw);
+    tcase_add_test(layout, channels_last_gradcam_matches_nchw);
+    tcase_add_test(layout, channels_last_gradcam_pp_matches_nchw);
+    tcase_add_test(layout, default_load_uses_channels_last);
+    suite_add_tcase(s, layout);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(perf_paths_suite());
+}
