@@ -1,5 +1,5 @@
 /*
- * cmd_text.c - `gscorecam tokenize`: the ids a model sees for a prompt.
+ * cmd_text.c - `gscorecam tokenize`: the token ids a model receives for a prompt.
  */
 #include <stdio.h>
 #include <stdlib.h>

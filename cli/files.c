@@ -64,7 +64,7 @@ int cli_write_npy(const char *path, const float *map, uint32_t width, uint32_t h
     memcpy(buf + 10, header, hlen);
     memset(buf + 10 + hlen, ' ', total - 10 - hlen - 1);
     buf[total - 1] = '\n';
-    /* Little-endian float32, as '<f4' says; x86-64 and arm64 already are. */
+    /* Little-endian float32, as '<f4' specifies. NOTE: the bytes are copied as they are, so a big-endian host would write wrong values. */
     memcpy(buf + total, map, data_size);
     rc = cli_write_file(path, buf, total + data_size, why, why_size);
     free(buf);
