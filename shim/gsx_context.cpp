@@ -6,6 +6,8 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <dlfcn.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -289,6 +291,21 @@ gsx_tensor *gsx_release_to(gsx_ctx *ctx, size_t mark, gsx_tensor *keep)
 
 /* ---- process-wide settings ----------------------------------------------- */
 
+/* Sizes OpenBLAS's own thread pool, which at::set_num_threads leaves alone
+ * (libtorch 1.13 sizes only OpenMP and its pthreadpool). libtorch's matrix
+ * products reach OpenBLAS when it provides libblas.so.3. The symbol is
+ * looked up at run time because other BLAS builds lack it.
+ * NOTE: not found when OpenBLAS was loaded with RTLD_LOCAL; then BLAS keeps
+ * its default of one thread per core. */
+static void set_blas_threads(int n)
+{
+    using setter = void (*)(int);
+    static const setter set = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+
+    if (set)
+        set(n);
+}
+
 void gsx_set_threads(int n)
 {
     if (n < 1)
@@ -299,6 +316,7 @@ void gsx_set_threads(int n)
     } catch (...) {
         // The header gives this function no way to report a failure.
     }
+    set_blas_threads(n);
 }
 
 int gsx_get_threads(void)
