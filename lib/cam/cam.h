@@ -53,6 +53,9 @@ gscam_status gs_cam_check_ids(struct gscam_cam *cam, const int32_t *ids, size_t 
 gscam_status gs_target_compute(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_tensor *x, const gsx_tensor *text,
                                struct gs_target *out);
 
+/* Masked inputs scored per pass: the caller's batch size, or one chosen from
+ * the input size. */
+int64_t gs_cam_batch_size(const struct gscam_cam *cam);
 /* Channel weights (C) of the configured method. */
 gscam_status gs_method_weights(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_tensor *x, const gsx_tensor *text,
                                const struct gs_target *target, gsx_tensor **weights);

@@ -17,7 +17,7 @@
 /* GradCAM++ denominator guard. */
 #define GRADCAM_PP_EPS 1e-6
 
-static int64_t batch_size(const struct gscam_cam *cam)
+int64_t gs_cam_batch_size(const struct gscam_cam *cam)
 {
     int64_t r = cam->model->arch.input_resolution;
     int64_t b;
@@ -53,7 +53,7 @@ static gsx_tensor *channel_masks(gsx_ctx *ctx, const gsx_tensor *activation, con
 static gscam_status score_channels(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_tensor *x, const gsx_tensor *text,
                                    const gsx_tensor *activation, const gsx_tensor *idx, float *scores)
 {
-    const int64_t k = gsx_numel(idx), batch = batch_size(cam);
+    const int64_t k = gsx_numel(idx), batch = gs_cam_batch_size(cam);
     const int64_t r = cam->model->arch.input_resolution;
 
     for (int64_t start = 0; start < k; start += batch) {
