@@ -250,7 +250,9 @@ static int fix_line(gs_cpbuf *line, int unescape)
             rc = -1;
             break;
         }
-        if (before.len == line->len && memcmp(before.cp, line->cp, line->len * sizeof *line->cp) == 0)
+        /* An empty line has no buffer, and memcmp must not see NULL. */
+        if (before.len == line->len &&
+            (line->len == 0 || memcmp(before.cp, line->cp, line->len * sizeof *line->cp) == 0))
             break;
     }
     gs_cpbuf_free(&before);
