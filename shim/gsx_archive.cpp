@@ -34,6 +34,9 @@ constexpr uint64_t MAX_DIRECTORY_BYTES = uint64_t(1) << 30;
  * 65535 bytes, so it lies within this many bytes of the end. */
 constexpr uint64_t EOCD_SEARCH_BYTES = 22 + 65535;
 
+/* zlib's documentation gives 1032:1 as deflate's maximum compression ratio. */
+constexpr uint64_t DEFLATE_MAX_RATIO = 1032;
+
 /* A failure with its gsx code, thrown inside this file only. */
 struct ArchiveError {
     int code;
@@ -191,6 +194,26 @@ uint64_t zip64_size(const unsigned char *extra, size_t length, const std::string
     fail(GSX_ERR_FORMAT, path, "damaged zip archive (record size missing from its zip64 field)");
 }
 
+/* Rejects a record whose declared size the file cannot hold, because
+ * libtorch allocates a record's declared size before reading it. PyTorch
+ * stores records uncompressed; deflate, which miniz also reads, expands by at
+ * most DEFLATE_MAX_RATIO. */
+void check_record_size(const ZipRecord &record, uint16_t method, const std::string &path, uint64_t file_size)
+{
+    uint64_t max_size;
+    if (method == 0)
+        max_size = file_size;
+    else if (method == 8)
+        max_size = file_size > UINT64_MAX / DEFLATE_MAX_RATIO ? UINT64_MAX : file_size * DEFLATE_MAX_RATIO;
+    else
+        fail(GSX_ERR_FORMAT, path, "record '" + record.name + "' uses zip compression method " +
+                                       std::to_string(method) + "; only stored (0) and deflate (8) are supported");
+    if (record.size > max_size)
+        fail(GSX_ERR_FORMAT, path, "damaged zip archive (record '" + record.name + "' declares " +
+                                       std::to_string(record.size) + " bytes, more than a " +
+                                       std::to_string(file_size) + "-byte file can hold)");
+}
+
 /* Lists every record of the archive with its uncompressed size. */
 std::vector<ZipRecord> list_records(const File &file, const std::string &path, uint64_t file_size)
 {
@@ -216,6 +239,7 @@ std::vector<ZipRecord> list_records(const File &file, const std::string &path, u
         ZipRecord record{std::string(reinterpret_cast<const char *>(entry + 46), name_length), le32(entry + 24)};
         if (record.size == 0xFFFFFFFFu)
             record.size = zip64_size(entry + 46 + name_length, extra_length, path);
+        check_record_size(record, le16(entry + 10), path, file_size);
         records.push_back(std::move(record));
         pos += 46 + name_length + extra_length + comment_length;
     }
@@ -255,12 +279,14 @@ void check_limits(const std::vector<ZipRecord> &records, const std::string &path
         bytes = record.size > UINT64_MAX - bytes ? UINT64_MAX : bytes + record.size;
     }
 
+    // The option names are the public ones that set these limits.
     if (max_tensors != 0 && count > max_tensors)
-        fail(GSX_ERR_LIMIT, path, "archive contains " + std::to_string(count) + " tensor storages, more than max_tensors = " +
-                                      std::to_string(max_tensors));
+        fail(GSX_ERR_LIMIT, path, "archive contains " + std::to_string(count) + " tensor storages, above the limit of " +
+                                      std::to_string(max_tensors) + " (GSCAM_LOAD_MAX_TENSORS)");
     if (max_bytes != 0 && bytes > max_bytes)
         fail(GSX_ERR_LIMIT, path, "archive contains " + std::to_string(bytes) +
-                                      " bytes of tensor data, more than max_bytes = " + std::to_string(max_bytes));
+                                      " bytes of tensor data, above the limit of " + std::to_string(max_bytes) +
+                                      " bytes (GSCAM_LOAD_MAX_BYTES)");
 }
 
 /* Returns true for a TorchScript archive, false for a torch.save file. */
@@ -364,7 +390,8 @@ std::vector<NamedTensor> read_archive(const std::string &path, size_t max_tensor
     // Several names may share one storage, so the named count is checked too.
     if (max_tensors != 0 && tensors.size() > max_tensors)
         fail(GSX_ERR_LIMIT, path, "archive contains " + std::to_string(tensors.size()) +
-                                      " named tensors, more than max_tensors = " + std::to_string(max_tensors));
+                                      " named tensors, above the limit of " + std::to_string(max_tensors) +
+                                      " (GSCAM_LOAD_MAX_TENSORS)");
 
     for (NamedTensor &item : tensors)
         item.tensor = item.tensor.detach().to(at::kCPU).contiguous();

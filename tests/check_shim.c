@@ -1402,14 +1402,14 @@ static void assert_limits(const char *name)
 
     archive(name, path, sizeof path);
     ck_assert_int_eq(gsx_load_archive(loaded.ctx, path, ARCHIVE_TENSORS - 1, 0, on_tensor, &loaded), GSX_ERR_LIMIT);
-    snprintf(expected, sizeof expected, "archive contains %d tensor storages, more than max_tensors = %d",
+    snprintf(expected, sizeof expected, "archive contains %d tensor storages, above the limit of %d (GSCAM_LOAD_MAX_TENSORS)",
              ARCHIVE_TENSORS, ARCHIVE_TENSORS - 1);
     ck_assert_msg(strstr(gsx_message(loaded.ctx), expected), "%s: message is '%s'", name, gsx_message(loaded.ctx));
     ck_assert_int_eq(loaded.count, 0);
 
     gsx_clear_error(loaded.ctx);
     ck_assert_int_eq(gsx_load_archive(loaded.ctx, path, 0, ARCHIVE_BYTES - 1, on_tensor, &loaded), GSX_ERR_LIMIT);
-    snprintf(expected, sizeof expected, "archive contains %d bytes of tensor data, more than max_bytes = %d",
+    snprintf(expected, sizeof expected, "archive contains %d bytes of tensor data, above the limit of %d bytes (GSCAM_LOAD_MAX_BYTES)",
              ARCHIVE_BYTES, ARCHIVE_BYTES - 1);
     ck_assert_msg(strstr(gsx_message(loaded.ctx), expected), "%s: message is '%s'", name, gsx_message(loaded.ctx));
     ck_assert_int_eq(loaded.count, 0);

@@ -76,9 +76,12 @@ static gscam_status infer_resnet(const struct gs_weights *w, struct gs_arch *a, 
     for (int s = 0; s < 4; s++) {
         snprintf(prefix, sizeof prefix, "visual.layer%d", s + 1);
         a->blocks_per_stage[s] = gs_weights_count_indexed(w, prefix);
-        if (a->blocks_per_stage[s] < 1)
+        if (a->blocks_per_stage[s] < 1 && s == 0)
             return gs_fail(msg, GSCAM_ERR_MODEL,
-                           "archive has neither visual.proj (ViT) nor blocks under %s (ResNet)", prefix);
+                           "archive is not a CLIP model: it has neither visual.proj (ViT) nor blocks under "
+                           "visual.layer1 (ResNet)");
+        if (a->blocks_per_stage[s] < 1)
+            return gs_fail(msg, GSCAM_ERR_MODEL, "ResNet archive has no blocks under %s", prefix);
         a->vision_layers += a->blocks_per_stage[s];
     }
     if ((st = dim_of(w, "visual.layer1.0.conv1.weight", 0, 4, &width, msg)) != GSCAM_OK)
