@@ -18,8 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
+#include <zlib.h>
 
 #include "gsx_impl.h"
+#include "gsx_pickle.h"
 
 namespace {
 
@@ -34,9 +36,6 @@ constexpr uint64_t MAX_DIRECTORY_BYTES = uint64_t(1) << 30;
  * 65535 bytes, so it lies within this many bytes of the end. */
 constexpr uint64_t EOCD_SEARCH_BYTES = 22 + 65535;
 
-/* zlib's documentation gives 1032:1 as deflate's maximum compression ratio. */
-constexpr uint64_t DEFLATE_MAX_RATIO = 1032;
-
 /* A failure with its gsx code, thrown inside this file only. */
 struct ArchiveError {
     int code;
@@ -45,8 +44,14 @@ struct ArchiveError {
 
 struct ZipRecord {
     std::string name;
-    uint64_t size; // uncompressed bytes
+    uint64_t size;       // uncompressed bytes
+    uint64_t compressed; // bytes in the file
+    uint64_t offset;     // of the record's local header
+    uint16_t method;     // 0 stored, 8 deflate
 };
+
+/* zlib's documentation gives 1032:1 as deflate's maximum compression ratio. */
+constexpr uint64_t DEFLATE_MAX_RATIO = 1032;
 
 struct NamedTensor {
     std::string name;
@@ -177,38 +182,55 @@ Directory find_directory(const File &file, const std::string &path, uint64_t fil
     return dir;
 }
 
-/* Returns the uncompressed size from a zip64 extended-information field. */
-uint64_t zip64_size(const unsigned char *extra, size_t length, const std::string &path)
+/* Reads the zip64 extended-information field of a directory entry. It holds,
+ * in this order, the uncompressed size, the compressed size and the local
+ * header offset, but only those whose 32-bit fields in the entry are
+ * 0xFFFFFFFF. */
+void read_zip64(const unsigned char *entry, const unsigned char *extra, size_t length, ZipRecord &record,
+                const std::string &path)
 {
+    const bool need_size = le32(entry + 24) == 0xFFFFFFFFu;
+    const bool need_compressed = le32(entry + 20) == 0xFFFFFFFFu;
+    const bool need_offset = le32(entry + 42) == 0xFFFFFFFFu;
+    const size_t needed = 8 * (need_size + need_compressed + need_offset);
     size_t pos = 0;
+
     while (pos + 4 <= length) {
         const uint16_t id = le16(extra + pos);
         const uint16_t size = le16(extra + pos + 2);
         if (pos + 4 + size > length)
             break;
-        // The uncompressed size is the field's first value.
-        if (id == 0x0001 && size >= 8)
-            return le64(extra + pos + 4);
+        if (id == 0x0001 && size >= needed) {
+            const unsigned char *value = extra + pos + 4;
+            if (need_size) {
+                record.size = le64(value);
+                value += 8;
+            }
+            if (need_compressed) {
+                record.compressed = le64(value);
+                value += 8;
+            }
+            if (need_offset)
+                record.offset = le64(value);
+            return;
+        }
         pos += 4 + size;
     }
-    fail(GSX_ERR_FORMAT, path, "damaged zip archive (record size missing from its zip64 field)");
+    fail(GSX_ERR_FORMAT, path, "damaged zip archive (record '" + record.name + "' lacks its zip64 field)");
 }
 
 /* Rejects a record whose declared size the file cannot hold, because
  * libtorch allocates a record's declared size before reading it. PyTorch
- * stores records uncompressed; deflate, which miniz also reads, expands by at
- * most DEFLATE_MAX_RATIO. */
-void check_record_size(const ZipRecord &record, uint16_t method, const std::string &path, uint64_t file_size)
+ * stores tensor data and data.pkl, and deflates code and debug records. */
+void check_record_size(const ZipRecord &record, const std::string &path, uint64_t file_size)
 {
-    uint64_t max_size;
-    if (method == 0)
-        max_size = file_size;
-    else if (method == 8)
-        max_size = file_size > UINT64_MAX / DEFLATE_MAX_RATIO ? UINT64_MAX : file_size * DEFLATE_MAX_RATIO;
-    else
+    if (record.method != 0 && record.method != 8)
         fail(GSX_ERR_FORMAT, path, "record '" + record.name + "' uses zip compression method " +
-                                       std::to_string(method) + "; only stored (0) and deflate (8) are supported");
-    if (record.size > max_size)
+                                       std::to_string(record.method) + "; only stored (0) and deflate (8) are supported");
+    const uint64_t max_size = record.method == 0 ? record.compressed : record.compressed > UINT64_MAX / DEFLATE_MAX_RATIO
+                                                                            ? UINT64_MAX
+                                                                            : record.compressed * DEFLATE_MAX_RATIO;
+    if (record.compressed > file_size || record.size > max_size)
         fail(GSX_ERR_FORMAT, path, "damaged zip archive (record '" + record.name + "' declares " +
                                        std::to_string(record.size) + " bytes, more than a " +
                                        std::to_string(file_size) + "-byte file can hold)");
@@ -236,14 +258,81 @@ std::vector<ZipRecord> list_records(const File &file, const std::string &path, u
             fail(GSX_ERR_FORMAT, path, "damaged zip archive (central directory entry " + std::to_string(i) +
                                            " runs past the directory)");
 
-        ZipRecord record{std::string(reinterpret_cast<const char *>(entry + 46), name_length), le32(entry + 24)};
-        if (record.size == 0xFFFFFFFFu)
-            record.size = zip64_size(entry + 46 + name_length, extra_length, path);
-        check_record_size(record, le16(entry + 10), path, file_size);
+        ZipRecord record{std::string(reinterpret_cast<const char *>(entry + 46), name_length), le32(entry + 24),
+                         le32(entry + 20), le32(entry + 42), le16(entry + 10)};
+        if (record.size == 0xFFFFFFFFu || record.offset == 0xFFFFFFFFu || record.compressed == 0xFFFFFFFFu)
+            read_zip64(entry, entry + 46 + name_length, extra_length, record, path);
+        check_record_size(record, path, file_size);
         records.push_back(std::move(record));
         pos += 46 + name_length + extra_length + comment_length;
     }
     return records;
+}
+
+/* Inflates a deflated record into exactly record.size bytes. */
+std::vector<unsigned char> inflate_record(const std::vector<unsigned char> &raw, const ZipRecord &record,
+                                          const std::string &path)
+{
+    std::vector<unsigned char> out(static_cast<size_t>(record.size) + 1);
+    z_stream stream{};
+    if (inflateInit2(&stream, -MAX_WBITS) != Z_OK)
+        fail(GSX_ERR_NOMEM, path, "cannot start zlib");
+    stream.next_in = const_cast<unsigned char *>(raw.data());
+    stream.avail_in = static_cast<uInt>(raw.size());
+    stream.next_out = out.data();
+    stream.avail_out = static_cast<uInt>(out.size());
+    const int rc = inflate(&stream, Z_FINISH);
+    const uint64_t produced = stream.total_out;
+    inflateEnd(&stream);
+    if (rc != Z_STREAM_END || produced != record.size)
+        fail(GSX_ERR_FORMAT, path, "damaged zip archive (record '" + record.name + "' does not inflate to its " +
+                                       std::to_string(record.size) + " bytes)");
+    out.resize(static_cast<size_t>(record.size));
+    return out;
+}
+
+/* Reads a record's bytes, which follow its local header, the header's name
+ * and its extra field, and inflates them when deflated. */
+std::vector<unsigned char> read_record(const File &file, const std::string &path, const ZipRecord &record,
+                                       uint64_t file_size)
+{
+    unsigned char header[30];
+    if (record.offset > file_size || file_size - record.offset < sizeof header)
+        fail(GSX_ERR_FORMAT, path, "damaged zip archive (record '" + record.name + "' starts past the end)");
+    read_at(file, path, record.offset, header, sizeof header);
+    if (le32(header) != 0x04034b50)
+        fail(GSX_ERR_FORMAT, path, "damaged zip archive (record '" + record.name + "' has no local header)");
+
+    const uint64_t start = record.offset + sizeof header + le16(header + 26) + le16(header + 28);
+    if (start > file_size || file_size - start < record.compressed)
+        fail(GSX_ERR_FORMAT, path, "damaged zip archive (record '" + record.name + "' runs past the end)");
+    std::vector<unsigned char> raw(static_cast<size_t>(record.compressed));
+    if (!raw.empty())
+        read_at(file, path, start, raw.data(), raw.size());
+    if (record.method == 8)
+        return inflate_record(raw, record, path);
+    return raw;
+}
+
+bool ends_with(const std::string &s, const char *suffix)
+{
+    const size_t n = std::strlen(suffix);
+    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+/* Checks the length fields of every pickle record (data.pkl, constants.pkl,
+ * code/ *.debug_pkl) before libtorch's unpickler reads them. */
+void check_pickles(const File &file, const std::string &path, const std::vector<ZipRecord> &records,
+                   uint64_t file_size)
+{
+    for (const ZipRecord &record : records) {
+        if (!ends_with(record.name, "pkl"))
+            continue;
+        const std::vector<unsigned char> data = read_record(file, path, record, file_size);
+        std::string why;
+        if (!gsx::pickle_check(data.data(), data.size(), why))
+            fail(GSX_ERR_FORMAT, path, "invalid pickle in record '" + record.name + "': " + why);
+    }
 }
 
 /* Returns the record name without the archive's top-level folder, which
@@ -384,6 +473,7 @@ std::vector<NamedTensor> read_archive(const std::string &path, size_t max_tensor
     check_signature(file, path, file_size);
     const std::vector<ZipRecord> records = list_records(file, path, file_size);
     check_limits(records, path, max_tensors, max_bytes);
+    check_pickles(file, path, records, file_size);
 
     std::vector<NamedTensor> tensors = is_torchscript(records, path) ? load_torchscript(path) : load_pickle(path);
 

@@ -158,6 +158,20 @@ START_TEST(archive_unknown_architecture_fails)
 }
 END_TEST
 
+START_TEST(archive_pickle_length_claim_fails)
+{
+    /* A torch.save file whose data.pkl claims a 4 GiB string in 250 bytes,
+     * found by fuzz_archive; libtorch would allocate and fill the 4 GiB. */
+    const char *path = "tests/corpus/fuzz_archive/pickle-claims-4-gib-string";
+    gscam_model *model = NULL;
+
+    ck_assert_int_eq(gscam_model_load(path, "cpu", NULL, &model), GSCAM_ERR_MODEL);
+    ck_assert_msg(strstr(gscam_last_error(), "invalid pickle in record") &&
+                      strstr(gscam_last_error(), "claims 4294443011 bytes"),
+                  "message '%s' does not name the pickle's claim", gscam_last_error());
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Limits                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -380,6 +394,7 @@ int main(void)
     tcase_add_test(archives, archive_wrong_shape_fails);
     tcase_add_test(archives, archive_nan_or_inf_fails_at_load);
     tcase_add_test(archives, archive_unknown_architecture_fails);
+    tcase_add_test(archives, archive_pickle_length_claim_fails);
     tcase_add_test(limits, load_limits_name_option_and_value);
     tcase_add_test(limits, prompt_limit_names_size_and_limit);
     tcase_add_test(maps, constant_image_map_is_finite);
