@@ -2,9 +2,9 @@
  * fuzz_image.c - libFuzzer harness: decodes arbitrary bytes as an image with
  * gscam_image_decode, then prepares a small model input from what decoded.
  *
- * The pixel limit is lowered from its default so that one input costs at most
- * a few hundred milliseconds and about 100 MB. Larger claims stop at the same
- * check (gs_image_check_limits) that the default limit goes through.
+ * The pixel limit is lowered from its default so that each input decodes in
+ * milliseconds. Larger claims stop at the same check (gs_image_check_limits)
+ * that the default limit goes through.
  */
 #include <stddef.h>
 #include <stdint.h>
