@@ -5,7 +5,7 @@
 # Runs apt-get only if something is absent, so repeated runs are quick.
 set -e
 PACKAGES="build-essential pkg-config libtorch-dev python3-torch python3-numpy python3-pil \
-check libsubunit-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev libutf8proc-dev zlib1g-dev libopenblas0-pthread abigail-tools"
+check libsubunit-dev libpng-dev libjpeg62-turbo-dev libpcre2-dev libutf8proc-dev zlib1g-dev libopenblas0-pthread abigail-tools valgrind"
 
 missing=""
 for p in $PACKAGES; do
