@@ -13,7 +13,7 @@
  *
  *   evaluate --model M.pt --vocab V.txt.gz --scenes DIR [--limit N]
  *            [--methods gscorecam,scorecam,gradcam,gradcam++] [--topk K]
- *            [--grid grid.png] [--min-pointing P]
+ *            [--threads N] [--grid grid.png] [--min-pointing P]
  *
  * With --min-pointing the program exits 1 when gScoreCAM's pointing accuracy
  * is below P; --grid writes a picture: per row a scene, then one overlay per
@@ -54,7 +54,7 @@ struct tally {
 struct settings {
     const char *model, *vocab, *dir, *grid;
     int limit;
-    int64_t topk;
+    int64_t topk, threads;
     double min_pointing;
     int methods[MAX_METHODS];
     int n_methods;
@@ -269,6 +269,7 @@ static int parse_args(int argc, char **argv, struct settings *set)
         else if (strcmp(k, "--grid") == 0) set->grid = v;
         else if (strcmp(k, "--limit") == 0) set->limit = atoi(v);
         else if (strcmp(k, "--topk") == 0) set->topk = atoll(v);
+        else if (strcmp(k, "--threads") == 0) set->threads = atoll(v);
         else if (strcmp(k, "--min-pointing") == 0) set->min_pointing = atof(v);
         else if (strcmp(k, "--methods") == 0) {
             if (parse_methods(v, set) != 0)
@@ -380,7 +381,7 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof r);
     if (parse_args(argc, argv, &r.set) != 0) {
         fputs("usage: evaluate --model M.pt --vocab V.txt.gz --scenes DIR [--limit N] [--methods a,b]\n"
-              "                [--topk K] [--grid grid.png] [--min-pointing P]\n",
+              "                [--topk K] [--threads N] [--grid grid.png] [--min-pointing P]\n",
               stderr);
         return 2;
     }
@@ -402,6 +403,7 @@ int main(int argc, char **argv)
     if (r.set.topk <= 0)
         r.set.topk = channels / 10 > 0 ? channels / 10 : 1;
     gscam_cam_set(r.cam, GSCAM_OPT_TOPK, r.set.topk);
+    gscam_cam_set(r.cam, GSCAM_OPT_THREADS, r.set.threads);
     if (r.set.grid) {
         r.cell = 128;
         r.grid = calloc((size_t)r.cell * GRID_ROWS * r.cell * (size_t)(1 + r.set.n_methods) * 3, 1);
