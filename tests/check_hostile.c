@@ -387,6 +387,8 @@ int main(void)
     tcase_set_timeout(archives, 120);
     tcase_set_timeout(limits, 60);
     tcase_set_timeout(maps, 120);
+    /* The command-line test starts libtorch twice, which takes seconds under load. */
+    tcase_set_timeout(files, 120);
     tcase_add_test(archives, micro_archives_load);
     tcase_add_test(archives, archive_not_a_zip_fails);
     tcase_add_test(archives, archive_huge_declared_size_fails);

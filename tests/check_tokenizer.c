@@ -323,6 +323,7 @@ END_TEST
 
 START_TEST(large_prompt_truncates_quickly)
 {
+    static const char phrase[] = "a photo of a caf\xc3\xa9 &amp; its d\xc3\xa9j\xc3\xa0 vu. ";
     const size_t size = 100 * 1024;
     char *text = malloc(size);
     int32_t ids[CONTEXT];
@@ -334,7 +335,7 @@ START_TEST(large_prompt_truncates_quickly)
     NEED_VOCAB();
     ck_assert_ptr_nonnull(text);
     for (size_t i = 0; i < size; i++)
-        text[i] = "a photo of a caf\xc3\xa9 &amp; its d\xc3\xa9j\xc3\xa0 vu. "[i % 43];
+        text[i] = phrase[i % (sizeof phrase - 1)];
     text[size - 1] = ' ';
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
