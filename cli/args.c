@@ -92,7 +92,8 @@ static int take_value(const char *name, const char *value, struct cli_options *o
     else if (strcmp(name, "--batch") == 0) return parse_int(name, value, 0, 65536, &o->batch);
     else if (strcmp(name, "--threads") == 0) return parse_int(name, value, 0, 4096, &o->threads);
     else if (strcmp(name, "--context") == 0) return parse_int(name, value, 2, 1 << 20, &o->context);
-    else if (strcmp(name, "--size") == 0) return parse_int(name, value, 1, 65535, &o->size);
+    /* 10000 x 10000 is the default pixel limit of decoded images. */
+    else if (strcmp(name, "--size") == 0) return parse_int(name, value, 1, 10000, &o->size);
     else if (strcmp(name, "--text") == 0) {
         if (o->n_texts == MAX_PROMPTS)
             return cli_usage_error("--text: at most 256 prompts");
@@ -120,6 +121,10 @@ int cli_parse(int argc, char **argv, int first, const char *command, struct cli_
         if (strcmp(arg, "--no-exif") == 0) { o->exif = 0; continue; }
         if (strcmp(arg, "--truncate") == 0) { o->truncate = 1; continue; }
         if (strcmp(arg, "--quiet") == 0) { o->quiet = 1; continue; }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            cli_print_usage();
+            return EXIT_HELP;
+        }
         if (strncmp(arg, "--", 2) != 0 || strcmp(arg, "--") == 0) {
             if (strcmp(arg, "--") == 0 && i + 1 < argc)
                 arg = argv[++i];

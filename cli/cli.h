@@ -12,6 +12,8 @@
 /* Exit statuses: 1 for a failure, 2 for bad usage. */
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
+/* Returned by cli_parse after printing help: the program exits 0. */
+#define EXIT_HELP (-1)
 
 /* Most --text options that score accepts. */
 #define MAX_PROMPTS 256
@@ -45,6 +47,9 @@ void cli_print_usage(void);
 /* Writes data to path through a temporary file renamed at the end, so an
  * interrupted run never leaves a half-written file under path. */
 int cli_write_file(const char *path, const void *data, size_t size, char *why, size_t why_size);
+/* Checks before long work that path is not empty and that its folder exists
+ * and is writable; fills why and returns -1 otherwise. */
+int cli_check_output(const char *option, const char *path, char *why, size_t why_size);
 /* Writes a float32 .npy array of shape (height, width). */
 int cli_write_npy(const char *path, const float *map, uint32_t width, uint32_t height, char *why,
                   size_t why_size);

@@ -38,10 +38,17 @@ static int show_progress(void *user, int64_t done, int64_t total)
 
 static int check_usage(const struct cli_options *o)
 {
+    char why[512];
+
     if (!o->model || !o->vocab || !o->image)
         return cli_usage_error("map: --model, --vocab and --image are required");
     if (o->n_texts != 1)
         return cli_usage_error("map: give exactly one --text");
+    /* Fail before minutes of work, not after, when an output cannot be written. */
+    if (o->npy && cli_check_output("--npy", o->npy, why, sizeof why) != 0)
+        return cli_fail("--npy", why);
+    if (o->out && cli_check_output("--out", o->out, why, sizeof why) != 0)
+        return cli_fail("--out", why);
     return 0;
 }
 
@@ -80,14 +87,14 @@ static int write_outputs(const struct cli_options *o, const gscam_image *img, co
     gscam_status st;
 
     if (o->npy && cli_write_npy(o->npy, map, w, h, why, sizeof why) != 0)
-        return cli_fail(o->npy, why);
+        return cli_fail("--npy", why);
     if (!o->out)
         return 0;
     st = gscam_image_overlay(img, map, (size_t)w * h, OVERLAY_ALPHA, &overlay);
     if (st == GSCAM_OK)
         st = gscam_image_save_png(overlay, o->out);
     gscam_image_free(overlay);
-    return st == GSCAM_OK ? 0 : cli_fail_status("overlay", st);
+    return st == GSCAM_OK ? 0 : cli_fail_status("--out", st);
 }
 
 int cmd_map(const struct cli_options *o)
@@ -139,8 +146,9 @@ int cmd_map(const struct cli_options *o)
     }
     if (st == GSCAM_FLAT_MAP)
         fprintf(stderr, "gscorecam: map: the weighted activations vanish; the map is all zero\n");
-    print_peak(map, gscam_image_width(img), gscam_image_height(img), cam);
     rc = write_outputs(o, img, map);
+    if (rc == 0)
+        print_peak(map, gscam_image_width(img), gscam_image_height(img), cam);
 done:
     free(ids);
     free(map);

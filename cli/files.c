@@ -2,9 +2,11 @@
  * files.c - output files of the command-line program, written atomically.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -13,17 +15,31 @@ int cli_write_file(const char *path, const void *data, size_t size, char *why, s
 {
     size_t len = strlen(path);
     char *tmp = malloc(len + 32);
-    FILE *f;
-    int ok;
+    struct stat existing;
+    FILE *f = NULL;
+    int fd = -1, ok;
 
     if (!tmp) {
         snprintf(why, why_size, "out of memory");
         return -1;
     }
-    snprintf(tmp, len + 32, "%s.tmp%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
+    /* rename() would replace a device, FIFO or symbolic link by a file. */
+    if (lstat(path, &existing) == 0 && !S_ISREG(existing.st_mode)) {
+        snprintf(why, why_size, "%s exists and is not a regular file; not replacing it", path);
+        free(tmp);
+        return -1;
+    }
+    /* O_EXCL: never write through a file or link someone put at the name. */
+    for (unsigned attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        snprintf(tmp, len + 32, "%s.%ld.%u.tmp", path, (long)getpid(), attempt);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd >= 0 && !(f = fdopen(fd, "wb")))
+        close(fd);
     if (!f) {
-        snprintf(why, why_size, "cannot create %s: %s", tmp, strerror(errno));
+        snprintf(why, why_size, "cannot create a temporary file beside %s: %s", path, strerror(errno));
         free(tmp);
         return -1;
     }
@@ -36,6 +52,35 @@ int cli_write_file(const char *path, const void *data, size_t size, char *why, s
         remove(tmp);
     }
     free(tmp);
+    return ok ? 0 : -1;
+}
+
+int cli_check_output(const char *option, const char *path, char *why, size_t why_size)
+{
+    char *dir;
+    char *slash;
+    int ok;
+
+    if (!*path) {
+        snprintf(why, why_size, "%s: the path is empty", option);
+        return -1;
+    }
+    dir = strdup(path);
+    if (!dir) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    ok = access(dir, W_OK | X_OK) == 0;
+    if (!ok)
+        snprintf(why, why_size, "cannot write %s into folder %s: %s", path, dir, strerror(errno));
+    free(dir);
     return ok ? 0 : -1;
 }
 

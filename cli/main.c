@@ -51,6 +51,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
         rc = cli_parse(argc, argv, 2, commands[i].name, &opts);
+        if (rc == EXIT_HELP)
+            return 0;
         return rc != 0 ? rc : commands[i].run(&opts);
     }
     fprintf(stderr, "gscorecam: unknown subcommand '%s'\n", argv[1]);

@@ -459,7 +459,7 @@ std::vector<NamedTensor> load_pickle(const std::string &path)
 /* Opens path, checks it and the caller's limits, and reads its tensors. */
 std::vector<NamedTensor> read_archive(const std::string &path, size_t max_tensors, uint64_t max_bytes)
 {
-    File file(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    File file(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)); // a FIFO must not block
     if (file.fd() < 0)
         fail(GSX_ERR_IO, path, std::strerror(errno));
 

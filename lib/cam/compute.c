@@ -2,6 +2,7 @@
  * compute.c - the public computations of a CAM context: a map for an image
  * or a preprocessed input, and CLIP logits.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -110,6 +111,10 @@ gscam_status gs_cam_run(struct gscam_cam *cam, const uint8_t *rgb, const int32_t
         st = gs_hilacam(cam, ctx, x, text, &raw);
     } else {
         st = gs_target_compute(cam, ctx, x, text, &target);
+        if (st == GSCAM_OK && !isfinite(target.logit))
+            st = gs_fail(cam->message, GSCAM_ERR_MODEL,
+                         "the logit of this image and prompt is %g; the model gives an image or text "
+                         "embedding of zero or infinite norm", target.logit);
         if (st == GSCAM_OK) {
             cam->last_logit = target.logit;
             st = gs_method_weights(cam, ctx, x, text, &target, &weights);
@@ -247,6 +252,10 @@ gscam_status gscam_cam_score(gscam_cam *cam, const gscam_image *img, const int32
         st = gs_cam_text(cam, ids + i * context, context, &text);
         if (st == GSCAM_OK && gsx_read_f32(ctx, gs_logits(ctx, cam->model, image_emb, text), logits + i, 1) != GSX_OK)
             st = gs_cam_backend_error(cam, ctx, "scoring");
+        if (st == GSCAM_OK && !isfinite(logits[i]))
+            st = gs_fail(cam->message, GSCAM_ERR_MODEL,
+                         "the logit of prompt %zu is %g; the model gives an image or text embedding of zero "
+                         "or infinite norm", i, (double)logits[i]);
     }
     gsx_ctx_free(ctx);
     return st;

@@ -3,10 +3,12 @@
  * decoder by magic bytes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "image/image.h"
@@ -176,11 +178,20 @@ static gscam_status read_file(const char *path, uint8_t **data, size_t *size)
     uint8_t *buf;
     size_t got = 0;
     FILE *f;
+    int fd;
 
-    f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK so that a FIFO cannot block the open; it is rejected below
+     * as not a regular file, and regular files ignore the flag. */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        int err = errno;
+
+        if (fd >= 0)
+            close(fd);
         return gs_fail(NULL, GSCAM_ERR_IO, "cannot open image '%s': %s", path,
-                       strerror_r(errno, reason, sizeof reason));
+                       strerror_r(err, reason, sizeof reason));
+    }
     if (fstat(fileno(f), &info) != 0 || !S_ISREG(info.st_mode)) {
         fclose(f);
         return gs_fail(NULL, GSCAM_ERR_IO, "cannot read image '%s': not a regular file", path);
@@ -239,6 +250,7 @@ gscam_status gscam_image_load(const char *path, const gscam_option_list *options
 gscam_status gscam_image_from_rgb8(const uint8_t *pixels, uint32_t width, uint32_t height, size_t stride,
                                    gscam_image **out)
 {
+    struct gs_decode_settings limits;
     gscam_image *img;
     gscam_status st;
 
@@ -255,6 +267,12 @@ gscam_status gscam_image_from_rgb8(const uint8_t *pixels, uint32_t width, uint32
         return gs_fail(NULL, GSCAM_ERR_INVALID_ARGUMENT,
                        "gscam_image_from_rgb8: stride %zu is below the row size of %llu bytes", stride,
                        (unsigned long long)width * 3);
+    /* The default decoding limits apply to pixels handed over directly too. */
+    st = read_settings(NULL, &limits);
+    if (st == GSCAM_OK)
+        st = gs_image_check_limits(&limits, "gscam_image_from_rgb8", width, height);
+    if (st != GSCAM_OK)
+        return st;
 
     st = gs_image_new(width, height, &img);
     if (st != GSCAM_OK)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <png.h>
@@ -110,6 +111,7 @@ gscam_status gscam_image_save_png(const gscam_image *img, const char *path)
     char temp[4096];
     char reason[128];
     struct png_writer writer;
+    struct stat existing;
     FILE *f;
     int failed;
 
@@ -123,9 +125,12 @@ gscam_status gscam_image_save_png(const gscam_image *img, const char *path)
         return gs_fail(NULL, GSCAM_ERR_INVALID_ARGUMENT, "gscam_image_save_png: path is longer than %zu bytes",
                        sizeof temp - 32);
 
+    /* rename() would replace a device, FIFO or symbolic link by a file. */
+    if (lstat(path, &existing) == 0 && !S_ISREG(existing.st_mode))
+        return gs_fail(NULL, GSCAM_ERR_IO, "cannot write PNG '%s': it exists and is not a regular file", path);
     f = create_temp(path, temp, sizeof temp);
     if (!f)
-        return gs_fail(NULL, GSCAM_ERR_IO, "cannot create '%s' to write a PNG: %s", temp,
+        return gs_fail(NULL, GSCAM_ERR_IO, "cannot create a temporary file beside '%s' to write a PNG: %s", path,
                        strerror_r(errno, reason, sizeof reason));
 
     memset(&writer, 0, sizeof writer);

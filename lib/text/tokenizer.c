@@ -181,8 +181,8 @@ gscam_status gscam_tokenizer_encode(const gscam_tokenizer *tok, const char *text
     if (out.count > out.capacity) {
         if (!truncate)
             return gs_fail(NULL, GSCAM_ERR_TEXT,
-                           "prompt is %zu tokens long, the context holds %zu; pass "
-                           "GSCAM_TOKENIZE_TRUNCATE to keep the first %zu",
+                           "prompt is %zu tokens long, the context holds %zu; "
+                           "ask for truncation to keep the first %zu",
                            out.count + 2, context, context - 1);
         /* CLIP keeps the first context positions and overwrites the last. */
         ids[context - 1] = gscam_tokenizer_end_id(tok);

@@ -4,8 +4,11 @@
  * merge, then the start and end tokens.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -171,17 +174,30 @@ static void byte_characters(int32_t byte_char[256], int32_t byte_id[256])
  * plain file through unchanged. Returns a malloc'd, NUL-terminated buffer. */
 static gscam_status read_file(const char *path, char **out, size_t *out_len)
 {
+    struct stat info;
     gzFile gz;
     char *buf = NULL;
+    int fd;
     size_t len = 0, cap = 0;
     int errnum;
     const char *zmsg;
 
+    /* O_NONBLOCK so that a FIFO cannot block the open; only regular files
+     * are read. */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return gs_fail(NULL, GSCAM_ERR_IO, "vocabulary %s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(fd);
+        return gs_fail(NULL, GSCAM_ERR_IO, "vocabulary %s: not a regular file", path);
+    }
     errno = 0;
-    gz = gzopen(path, "rb");
-    if (!gz)
+    gz = gzdopen(fd, "rb");
+    if (!gz) {
+        close(fd);
         return gs_fail(NULL, GSCAM_ERR_IO, "vocabulary %s: cannot open: %s", path,
                        errno ? strerror(errno) : "out of memory");
+    }
 
     for (;;) {
         int n;
