@@ -11,7 +11,7 @@
  *   above half its maximum has IoU >= 0.5 with the object's box;
  * - mean time per map.
  *
- *   evaluate --model M.pt --vocab V.txt.gz --scenes DIR [--limit N]
+ *   evaluate --model M.pt --vocab V.txt.gz --scenes DIR [--first I] [--limit N]
  *            [--methods gscorecam,scorecam,gradcam,gradcam++] [--topk K]
  *            [--threads N] [--grid grid.png] [--min-pointing P]
  *
@@ -53,7 +53,7 @@ struct tally {
 
 struct settings {
     const char *model, *vocab, *dir, *grid;
-    int limit;
+    int limit, first;
     int64_t topk, threads;
     double min_pointing;
     int methods[MAX_METHODS];
@@ -268,6 +268,7 @@ static int parse_args(int argc, char **argv, struct settings *set)
         else if (strcmp(k, "--scenes") == 0) set->dir = v;
         else if (strcmp(k, "--grid") == 0) set->grid = v;
         else if (strcmp(k, "--limit") == 0) set->limit = atoi(v);
+        else if (strcmp(k, "--first") == 0) set->first = atoi(v);
         else if (strcmp(k, "--topk") == 0) set->topk = atoll(v);
         else if (strcmp(k, "--threads") == 0) set->threads = atoll(v);
         else if (strcmp(k, "--min-pointing") == 0) set->min_pointing = atof(v);
@@ -277,7 +278,7 @@ static int parse_args(int argc, char **argv, struct settings *set)
         } else
             return -1;
     }
-    return set->model && set->vocab && set->dir && set->limit > 0 ? 0 : -1;
+    return set->model && set->vocab && set->dir && set->limit > 0 && set->first >= 0 ? 0 : -1;
 }
 
 /* Copies a w x h RGB image into cell (row, col) of the grid picture. */
@@ -380,7 +381,7 @@ int main(int argc, char **argv)
 
     memset(&r, 0, sizeof r);
     if (parse_args(argc, argv, &r.set) != 0) {
-        fputs("usage: evaluate --model M.pt --vocab V.txt.gz --scenes DIR [--limit N] [--methods a,b]\n"
+        fputs("usage: evaluate --model M.pt --vocab V.txt.gz --scenes DIR [--first I] [--limit N] [--methods a,b]\n"
               "                [--topk K] [--threads N] [--grid grid.png] [--min-pointing P]\n",
               stderr);
         return 2;
@@ -408,10 +409,12 @@ int main(int argc, char **argv)
         r.cell = 128;
         r.grid = calloc((size_t)r.cell * GRID_ROWS * r.cell * (size_t)(1 + r.set.n_methods) * 3, 1);
     }
-    if (r.set.limit > n_scenes)
-        r.set.limit = n_scenes;
+    if (r.set.first >= n_scenes)
+        r.set.first = n_scenes;
+    if (r.set.limit > n_scenes - r.set.first)
+        r.set.limit = n_scenes - r.set.first;
     for (int i = 0; rc == 0 && i < r.set.limit; i++) {
-        rc = evaluate_scene(&r, &scenes[i], i);
+        rc = evaluate_scene(&r, &scenes[r.set.first + i], r.set.first + i);
         if ((i + 1) % 50 == 0)
             fprintf(stderr, "evaluate: %d/%d scenes\n", i + 1, r.set.limit);
     }
