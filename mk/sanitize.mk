@@ -13,7 +13,9 @@
 ifneq ($(findstring address,$(SANITIZE)),)
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:detect_odr_violation=0:$(ASAN_OPTIONS)
 export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0:$(LSAN_OPTIONS)
-export GSCAM_SAN_PRELOAD := $(shell $(CC) -print-file-name=libasan.so)
+# libstdc++ is preloaded too: ASan finds the real __cxa_throw only in
+# libraries loaded before it starts, and Python itself does not link libstdc++.
+export GSCAM_SAN_PRELOAD := $(shell $(CC) -print-file-name=libasan.so):$(shell $(CXX) -print-file-name=libstdc++.so)
 endif
 ifneq ($(SANITIZE),)
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1:$(UBSAN_OPTIONS)

@@ -28,20 +28,21 @@ run_one() {
 for t in "$@"; do
     run_one "$(basename "$t")" "$t"
 done
-# In a build with SANITIZE=address, Python can load the instrumented library
-# only with the ASan runtime preloaded; the interpreter's own blocks would
-# all count as leaks, so leak detection is off there.
-python_env=""
+# In a build with SANITIZE=address, Python and the programs the scripts
+# compile can load the instrumented library only with the ASan runtime
+# preloaded. Their own blocks would all count as leaks, so leak detection is
+# off in the scripts; the test programs above keep it.
+script_env=""
 if [ -n "${GSCAM_SAN_PRELOAD:-}" ]; then
-    python_env="LD_PRELOAD=$GSCAM_SAN_PRELOAD ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0"
+    script_env="LD_PRELOAD=$GSCAM_SAN_PRELOAD ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0"
 fi
 for p in tests/python/test_*.py; do
     [ -e "$p" ] || continue
-    run_one "$(basename "$p")" env $python_env "${PYTHON:-/usr/bin/python3}" "$p"
+    run_one "$(basename "$p")" env $script_env "${PYTHON:-/usr/bin/python3}" "$p"
 done
 for s in tests/*_test.sh; do
     [ -e "$s" ] || continue
-    run_one "$(basename "$s")" sh "$s"
+    run_one "$(basename "$s")" env $script_env sh "$s"
 done
 
 [ -n "$failures" ] && echo "failed:$failures"
