@@ -175,10 +175,12 @@ GSCAM_API void gscam_tokenizer_free(gscam_tokenizer *tok);
 /* Flags for gscam_tokenizer_encode. */
 #define GSCAM_TOKENIZE_TRUNCATE 1u /* keep the first context-1 ids, end token last */
 
-/* Encodes text (text_len bytes of UTF-8; NUL bytes are treated as text) into
- * ids[0..context), padded with 0: start token, BPE ids, end token. *n_ids gets
- * the count before padding. A prompt that does not fit is GSCAM_ERR_TEXT
- * unless GSCAM_TOKENIZE_TRUNCATE is set. */
+/* Encodes text (text_len bytes of UTF-8; a NUL byte does not end it, and the
+ * clean-up removes it as a control character) into ids[0..context), padded
+ * with 0: start token, BPE ids, end token. *n_ids gets the count before
+ * padding. A prompt that does not fit is GSCAM_ERR_TEXT unless
+ * GSCAM_TOKENIZE_TRUNCATE is set; text over 1,000,000 bytes is
+ * GSCAM_ERR_LIMIT. */
 GSCAM_API gscam_status gscam_tokenizer_encode(const gscam_tokenizer *tok, const char *text,
                                               size_t text_len, size_t context, uint32_t flags,
                                               int32_t *ids, size_t *n_ids);
