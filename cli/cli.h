@@ -54,6 +54,19 @@ int cli_check_output(const char *option, const char *path, char *why, size_t why
 int cli_write_npy(const char *path, const float *map, uint32_t width, uint32_t height, char *why,
                   size_t why_size);
 
+/* The inputs of map and score. */
+struct cli_inputs {
+    gscam_model *model;
+    gscam_tokenizer *tok;
+    gscam_image *img;
+    int64_t context; /* the model's context length */
+};
+
+/* Loads --model, --vocab and --image; prints the failure and returns
+ * EXIT_FAILED, or returns 0. Free with cli_free_inputs() either way. */
+int cli_load_inputs(const struct cli_options *opts, struct cli_inputs *in);
+void cli_free_inputs(struct cli_inputs *in);
+
 /* Loads an image with the --no-exif choice. */
 gscam_status cli_load_image(const struct cli_options *opts, gscam_image **out);
 /* Tokenizes text into ids[context] for a model. */

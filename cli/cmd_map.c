@@ -100,61 +100,45 @@ static int write_outputs(const struct cli_options *o, const gscam_image *img, co
 int cmd_map(const struct cli_options *o)
 {
     struct progress_state progress = {isatty(2), -1};
-    gscam_model *model = NULL;
-    gscam_tokenizer *tok = NULL;
-    gscam_image *img = NULL;
+    struct cli_inputs in;
     gscam_cam *cam = NULL;
     int32_t *ids = NULL;
     float *map = NULL;
-    int64_t context = 0;
     gscam_status st;
     int rc = check_usage(o);
 
     if (rc != 0)
         return rc;
-    if ((st = gscam_model_load(o->model, o->device, NULL, &model)) != GSCAM_OK) {
-        rc = cli_fail_status("model", st);
+    if ((rc = cli_load_inputs(o, &in)) != 0)
         goto done;
-    }
-    if ((st = gscam_tokenizer_load(o->vocab, &tok)) != GSCAM_OK) {
-        rc = cli_fail_status("vocabulary", st);
-        goto done;
-    }
-    if ((st = cli_load_image(o, &img)) != GSCAM_OK) {
-        rc = cli_fail_status("image", st);
-        goto done;
-    }
-    gscam_model_info(model, GSCAM_INFO_CONTEXT_LENGTH, &context);
-    ids = calloc((size_t)context, sizeof *ids);
-    map = malloc((size_t)gscam_image_width(img) * gscam_image_height(img) * sizeof *map);
+    ids = calloc((size_t)in.context, sizeof *ids);
+    map = malloc((size_t)gscam_image_width(in.img) * gscam_image_height(in.img) * sizeof *map);
     if (!ids || !map) {
         rc = cli_fail("map", "out of memory");
         goto done;
     }
-    if ((st = cli_tokenize(tok, o->texts[0], (size_t)context, o->truncate, ids)) != GSCAM_OK) {
+    if ((st = cli_tokenize(in.tok, o->texts[0], (size_t)in.context, o->truncate, ids)) != GSCAM_OK) {
         rc = cli_fail_status("--text", st);
         goto done;
     }
-    if ((st = gscam_cam_create(model, &cam)) != GSCAM_OK || (st = configure(cam, o, &progress)) != GSCAM_OK) {
+    if ((st = gscam_cam_create(in.model, &cam)) != GSCAM_OK || (st = configure(cam, o, &progress)) != GSCAM_OK) {
         rc = cli_fail_status("map", st);
         goto done;
     }
-    st = gscam_cam_compute(cam, img, ids, (size_t)context, map, (size_t)gscam_image_width(img) * gscam_image_height(img));
+    st = gscam_cam_compute(cam, in.img, ids, (size_t)in.context, map, (size_t)gscam_image_width(in.img) * gscam_image_height(in.img));
     if (gscam_is_error(st)) {
         rc = cli_fail_status("map", st);
         goto done;
     }
     if (st == GSCAM_FLAT_MAP)
         fprintf(stderr, "gscorecam: map: the weighted activations vanish; the map is all zero\n");
-    rc = write_outputs(o, img, map);
+    rc = write_outputs(o, in.img, map);
     if (rc == 0)
-        print_peak(map, gscam_image_width(img), gscam_image_height(img), cam);
+        print_peak(map, gscam_image_width(in.img), gscam_image_height(in.img), cam);
 done:
     free(ids);
     free(map);
     gscam_cam_free(cam);
-    gscam_image_free(img);
-    gscam_tokenizer_free(tok);
-    gscam_model_free(model);
+    cli_free_inputs(&in);
     return rc;
 }

@@ -62,44 +62,32 @@ static void print_scores(const struct cli_options *o, const float *logits)
 
 int cmd_score(const struct cli_options *o)
 {
-    gscam_model *m = NULL;
-    gscam_tokenizer *tok = NULL;
-    gscam_image *img = NULL;
+    struct cli_inputs in;
     gscam_cam *cam = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
-    int64_t context = 0;
     gscam_status st;
-    int rc = 0;
+    int rc;
 
     if (!o->model || !o->vocab || !o->image || o->n_texts < 1)
         return cli_usage_error("score: --model, --vocab, --image and at least one --text are required");
-    if ((st = gscam_model_load(o->model, o->device, NULL, &m)) != GSCAM_OK)
-        return cli_fail_status("model", st);
-    if ((st = gscam_tokenizer_load(o->vocab, &tok)) != GSCAM_OK) {
-        rc = cli_fail_status("vocabulary", st);
+    if ((rc = cli_load_inputs(o, &in)) != 0)
         goto done;
-    }
-    if ((st = cli_load_image(o, &img)) != GSCAM_OK) {
-        rc = cli_fail_status("image", st);
-        goto done;
-    }
-    gscam_model_info(m, GSCAM_INFO_CONTEXT_LENGTH, &context);
-    ids = calloc((size_t)context * (size_t)o->n_texts, sizeof *ids);
+    ids = calloc((size_t)in.context * (size_t)o->n_texts, sizeof *ids);
     logits = calloc((size_t)o->n_texts, sizeof *logits);
     if (!ids || !logits) {
         rc = cli_fail("score", "out of memory");
         goto done;
     }
     for (int i = 0; i < o->n_texts; i++) {
-        if ((st = cli_tokenize(tok, o->texts[i], (size_t)context, o->truncate, ids + i * context)) != GSCAM_OK) {
+        if ((st = cli_tokenize(in.tok, o->texts[i], (size_t)in.context, o->truncate, ids + i * in.context)) != GSCAM_OK) {
             rc = cli_fail_status("--text", st);
             goto done;
         }
     }
-    if ((st = gscam_cam_create(m, &cam)) != GSCAM_OK || (st = gscam_cam_set(cam, GSCAM_OPT_FIT, o->fit)) != GSCAM_OK ||
+    if ((st = gscam_cam_create(in.model, &cam)) != GSCAM_OK || (st = gscam_cam_set(cam, GSCAM_OPT_FIT, o->fit)) != GSCAM_OK ||
         (st = gscam_cam_set(cam, GSCAM_OPT_THREADS, o->threads)) != GSCAM_OK ||
-        (st = gscam_cam_score(cam, img, ids, (size_t)o->n_texts, (size_t)context, logits)) != GSCAM_OK) {
+        (st = gscam_cam_score(cam, in.img, ids, (size_t)o->n_texts, (size_t)in.context, logits)) != GSCAM_OK) {
         rc = cli_fail_status("score", st);
         goto done;
     }
@@ -108,8 +96,6 @@ done:
     free(ids);
     free(logits);
     gscam_cam_free(cam);
-    gscam_image_free(img);
-    gscam_tokenizer_free(tok);
-    gscam_model_free(m);
+    cli_free_inputs(&in);
     return rc;
 }

@@ -133,8 +133,11 @@ if [ -f "$RN50" ]; then
         "$PYTHON" -c "
 import numpy as np, sys
 m = np.load('$tmp/rn50.npy')
-assert m.dtype == np.float32 and m.shape == (300, 451), (m.dtype, m.shape)
-assert np.isfinite(m).all() and m.min() >= 0.0 and m.max() <= 1.0, (m.min(), m.max())
+assert m.dtype == np.float32, m.dtype
+assert m.shape == (300, 451), m.shape
+assert np.isfinite(m).all(), 'non-finite values'
+assert m.min() >= 0.0, m.min()
+assert m.max() <= 1.0, m.max()
 assert open('$tmp/rn50.png', 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
 " || fail "rn50_map: bad outputs"
         grep -q "scoring masked images: 300/300" "$tmp/err" || fail "rn50_map: no progress on stderr"

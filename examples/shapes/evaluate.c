@@ -32,7 +32,7 @@
 #define MAX_OBJECTS 8
 #define MAX_METHODS 4
 #define GRID_ROWS 6
-/* Longest context a model here may have; CLIP's is 77. */
+/* Maximum context length accepted; CLIP's is 77. */
 #define MAX_CONTEXT 256
 
 struct object {
@@ -394,7 +394,8 @@ int main(int argc, char **argv)
         rc = fail("setup", gscam_last_error());
         goto done;
     }
-    /* k at a tenth of the channels, as the paper's 300 of RN50x16's 3,072. */
+    /* k at a tenth of the channels, as gScoreCAM's authors use 300 of
+     * RN50x16's 3,072 (Chen et al., ACCV 2022). */
     gscam_model_info(r.model, GSCAM_INFO_TARGET_CHANNELS, &channels);
     gscam_model_info(r.model, GSCAM_INFO_CONTEXT_LENGTH, &r.context);
     if (r.context > MAX_CONTEXT) {

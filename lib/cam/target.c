@@ -41,10 +41,10 @@ static gscam_status resnet_target(struct gscam_cam *cam, gsx_ctx *ctx, const gsx
 }
 
 /* ViT: the target is the last block's output without the class token, laid
- * out C x g x g. The logit depends on the patch tokens only through
- * attention inside earlier blocks, not through the last block's output, so
- * the importance is the gradient at the class token; that gradient, repeated
- * over the grid, stands in for G where a method needs it per position. */
+ * out C x g x g. The head reads only the class token of that output, so the
+ * gradient at the patch tokens is exactly zero. The importance is therefore
+ * the class token's gradient, and that gradient, repeated over the grid,
+ * replaces G where a method needs it per position. */
 static gscam_status vit_target(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_tensor *x, const gsx_tensor *text,
                                struct gs_target *t)
 {
