@@ -79,8 +79,10 @@ $(B)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(ALL_CXXFLAGS) -MMD -MP -c $< -o $@
 
+# -z nodelete: the library puts an allocator in front of libtorch's CPU
+# allocator (shim/gsx_pool.cpp), so its code must stay mapped after dlclose.
 $(SO_REAL): $(LIB_OBJ) $(SHIM_OBJ) lib/gscorecam.map
-	$(CXX) -shared -o $@ $(LIB_OBJ) $(SHIM_OBJ) -Wl,-soname,$(SONAME) \
+	$(CXX) -shared -o $@ $(LIB_OBJ) $(SHIM_OBJ) -Wl,-soname,$(SONAME) -Wl,-z,nodelete \
 	    -Wl,--version-script=lib/gscorecam.map -Wl,--no-undefined $(SAN_FLAGS) $(LINK_LIBS)
 
 $(B)/libgscorecam.so: $(SO_REAL)

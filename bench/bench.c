@@ -5,17 +5,18 @@
  *     bench [--rn50 PATH] [--shapes PATH] [--shapes-vocab PATH] [--threads N]
  *           [--runs N] [--scorecam-runs N] [--reference-runs N]
  *           [--scorecam-reference-runs N] [--batch N] [--no-reference]
- *           [--method NAME] [--channels-last 0|1]
+ *           [--method NAME] [--channels-last 0|1] [--reuse 0|1]
  *
  * Every configuration (model, method) runs in its own child process, so its
  * peak resident memory (VmHWM) is its own. The child loads the model, runs
  * one warm-up map (a scoring method scores a single batch of channels, which
  * is enough to see every kernel and allocation size once), then the timed
  * runs. After each timed map it times the lower bound of that map: one
- * forward and backward pass, one full batch of masked forward passes and the
- * remainder batch. The full batch's time is multiplied by the number of full
- * batches, so the lower bound is partly an extrapolation, and the output
- * says so.
+ * forward and backward pass, then the same batches of masked forward passes
+ * the map ran, on copies of the unmasked input.
+ *
+ * --channels-last and --reuse switch the trunk's memory format and the reuse
+ * of libtorch's buffers within a map (gsx_pool_open), for A/B runs.
  *
  * Links against every object of the library (build/libgscorecam.a) because
  * the lower bound uses the library's internal functions.
@@ -51,6 +52,7 @@ struct options {
     int batch;
     int reference;
     int channels_last; /* -1: the library's default */
+    int reuse;         /* reuse buffers within a map (the default, 1) or not */
     int method;        /* -1: every method */
 };
 
@@ -155,60 +157,52 @@ static int prompt_ids(const char *vocab, int32_t *ids, size_t context, char *mes
     return 0;
 }
 
-/* Times one forward and backward pass, one full batch of masked forward
- * passes and the remainder batch, and returns the lower bound of a map that
- * scores k channels in batches of b. */
+/* Times the work that a map scoring k channels cannot avoid. That is one
+ * forward and backward pass, then the masked passes the library runs (k
+ * inputs in batches whose sizes differ by at most one). The passes run on
+ * copies of the unmasked input, so building the masks is left out. Reuses
+ * buffers when the map does. Returns seconds, or -1 after writing message. */
 static double time_lower_bound(struct gscam_cam *cam, const uint8_t *rgb, const int32_t *ids, size_t n_ids, int k,
-                               int b, char *message, size_t size)
+                               char *message, size_t size)
 {
     const int r = cam->model->arch.input_resolution;
-    const int full = k / b, rest = k % b;
+    const int64_t n = k > 0 ? gs_cam_batch_count(cam, k) : 0;
+    const int pooled = cam->reuse_buffers ? gsx_pool_open() : 0;
     gsx_ctx *ctx = gsx_ctx_new();
-    gsx_tensor *x, *text, *batch_full = NULL, *batch_rest = NULL;
+    float *scores = malloc((size_t)(k > 0 ? k : 1) * sizeof *scores);
+    gsx_tensor *x, *text;
     struct gs_target target = {0};
-    double t0, t_pass, t_full = 0.0, t_rest = 0.0;
-    int64_t reps[4] = {b, 1, 1, 1};
+    double t0 = now(), elapsed = -1.0;
 
-    if (!ctx || gs_cam_text(cam, ids, n_ids, &text) != GSCAM_OK) {
-        snprintf(message, size, "lower bound: text embedding failed");
-        gsx_ctx_free(ctx);
-        return -1.0;
+    if (!ctx || !scores || gs_cam_text(cam, ids, n_ids, &text) != GSCAM_OK) {
+        snprintf(message, size, "lower bound: out of memory, or the text embedding failed");
+        goto done;
     }
     x = gs_cam_input(ctx, rgb, r);
-    if (full > 0)
-        batch_full = gsx_repeat(ctx, x, reps, 4);
-    reps[0] = rest;
-    if (rest > 0)
-        batch_rest = gsx_repeat(ctx, x, reps, 4);
-
-    t0 = now();
     if (gs_target_compute(cam, ctx, x, text, &target) != GSCAM_OK) {
         snprintf(message, size, "lower bound: forward and backward pass failed: %.200s", cam->message);
-        gsx_ctx_free(ctx);
-        return -1.0;
+        goto done;
     }
-    t_pass = now() - t0;
-
-    for (int i = 0; i < 2; i++) {
-        gsx_tensor *in = i == 0 ? batch_full : batch_rest;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t b = gs_batch_start(i + 1, n, k) - gs_batch_start(i, n, k);
+        const int64_t reps[4] = {b, 1, 1, 1};
         size_t mark = gsx_mark(ctx);
-        float scores[MAX_CONTEXT];
+        gsx_tensor *in = gsx_repeat(ctx, x, reps, 4);
 
-        if (!in)
-            continue;
-        t0 = now();
-        gsx_read_f32(ctx, gs_logits(ctx, cam->model, gs_image_embed(ctx, cam->model, in), text), scores,
-                     (size_t)gsx_size(in, 0));
-        *(i == 0 ? &t_full : &t_rest) = now() - t0;
+        gsx_read_f32(ctx, gs_logits(ctx, cam->model, gs_image_embed(ctx, cam->model, in), text),
+                     scores + gs_batch_start(i, n, k), (size_t)b);
         gsx_release_to(ctx, mark, NULL);
     }
     if (gsx_status(ctx) != GSX_OK) {
         snprintf(message, size, "lower bound: masked passes failed: %s", gsx_message(ctx));
-        gsx_ctx_free(ctx);
-        return -1.0;
+        goto done;
     }
+    elapsed = now() - t0;
+done:
+    free(scores);
     gsx_ctx_free(ctx);
-    return t_pass + full * t_full + t_rest;
+    gsx_pool_close(pooled);
+    return elapsed;
 }
 
 static void measure(const struct options *o, const char *model_path, const char *vocab, int method,
@@ -254,6 +248,7 @@ static void measure(const struct options *o, const char *model_path, const char 
     gscam_cam_set(cam, GSCAM_OPT_METHOD, method);
     gscam_cam_set(cam, GSCAM_OPT_THREADS, o->threads);
     gscam_cam_set(cam, GSCAM_OPT_BATCH, o->batch);
+    cam->reuse_buffers = o->reuse != 0;
     out->k = 0;
     if (scored) {
         gscam_cam_get(cam, GSCAM_OPT_TOPK, &value);
@@ -284,7 +279,7 @@ static void measure(const struct options *o, const char *model_path, const char 
             snprintf(out->message, sizeof out->message, "map failed: %s", gscam_cam_message(cam));
             goto done;
         }
-        lower[i] = time_lower_bound(cam, rgb, ids, context, out->k, out->batch, out->message, sizeof out->message);
+        lower[i] = time_lower_bound(cam, rgb, ids, context, out->k, out->message, sizeof out->message);
         if (lower[i] < 0.0)
             goto done;
         fprintf(stderr, "  run %d of %d: map %.3f s, lower bound %.3f s\n", i + 1, runs, times[i], lower[i]);
@@ -456,8 +451,17 @@ static int parse_int(const char *text, int *value)
 
 int main(int argc, char **argv)
 {
-    struct options o = {"build/fixtures/RN50.pt", "examples/shapes/shapes-rn.pt",
-                        "examples/shapes/shapes-vocab.txt.gz", NULL, 0, 5, 1, 3, 1, 0, 1, -1, -1};
+    struct options o = {.rn50 = "build/fixtures/RN50.pt",
+                        .shapes = "examples/shapes/shapes-rn.pt",
+                        .shapes_vocab = "examples/shapes/shapes-vocab.txt.gz",
+                        .runs = 5,
+                        .scorecam_runs = 1,
+                        .reference_runs = 3,
+                        .scorecam_reference_runs = 1,
+                        .reference = 1,
+                        .channels_last = -1,
+                        .reuse = 1,
+                        .method = -1};
     const char *python = getenv("PYTHON");
 
     o.python = python && *python ? python : "/usr/bin/python3";
@@ -494,6 +498,8 @@ int main(int argc, char **argv)
             target = &o.batch;
         else if (strcmp(a, "--channels-last") == 0)
             target = &o.channels_last;
+        else if (strcmp(a, "--reuse") == 0)
+            target = &o.reuse;
         else if (strcmp(a, "--method") == 0) {
             for (int m = 0; m < N_METHODS; m++)
                 if (strcmp(v, METHOD_NAMES[m]) == 0)
@@ -522,8 +528,9 @@ int main(int argc, char **argv)
     printf("threads %d; maps at the model's input size; times are medians over the runs column;\n"
            "ScoreCAM runs %d time(s) (2048 masked passes on RN50), the other methods %d times;\n"
            "Python reference: %d run(s) each, ScoreCAM %d; lower bound = 1 forward+backward pass\n"
-           "+ ceil(k / batch) masked batch passes, extrapolated from one timed full batch\n\n",
-           o.threads, o.scorecam_runs, o.runs, o.reference_runs, o.scorecam_reference_runs);
+           "+ the map's ceil(k / batch) masked batch passes, on unmasked copies; buffer reuse %s\n\n",
+           o.threads, o.scorecam_runs, o.runs, o.reference_runs, o.scorecam_reference_runs,
+           o.reuse ? "on" : "off");
     printf("| model  | method    |    k | batch | runs | map (s) | lower (s) | overhead | ref (s) | "
            "ref / lib | peak MiB | ref peak MiB |\n");
     printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");

@@ -77,6 +77,17 @@ gsx_tensor *gsx_release_to(gsx_ctx *ctx, size_t mark, gsx_tensor *keep);
 /* Sets libtorch's intra-op thread count (n >= 1). Process-wide. */
 void gsx_set_threads(int n);
 int gsx_get_threads(void);
+/* Opens a scope on the calling thread in which libtorch's large CPU buffers
+ * (1 MiB or more) are reused after they are freed instead of being returned
+ * to the system, so repeated passes of the same shapes do not fault their
+ * memory in again. Returns 1 when the scope is open, 0 when the cache could
+ * not be set up (the computation then runs as before). The cache is emptied
+ * when the last open scope of the process closes. */
+int gsx_pool_open(void);
+/* Closes a scope; pass what gsx_pool_open() returned. */
+void gsx_pool_close(int opened);
+/* Bytes of freed buffers the cache holds for reuse (0 when no scope is open). */
+size_t gsx_pool_held(void);
 /* Checks a device string: "cpu", "cuda" or "cuda:N". Returns GSX_OK, or
  * GSX_ERR_DEVICE with a message in msg (capacity msg_size). */
 int gsx_device_check(const char *device, char *msg, size_t msg_size);
@@ -156,6 +167,11 @@ gsx_tensor *gsx_pow_scalar(gsx_ctx *ctx, const gsx_tensor *t, double p);
 gsx_tensor *gsx_exp(gsx_ctx *ctx, const gsx_tensor *t);
 gsx_tensor *gsx_rsqrt(gsx_ctx *ctx, const gsx_tensor *t);
 gsx_tensor *gsx_relu(gsx_ctx *ctx, const gsx_tensor *t);
+/* In-place forms for tensors no autograd graph refers to: t = relu(t) and
+ * a += b (b broadcast to a's shape). They save an allocation per call in
+ * the ResNet trunk, which runs without autograd. */
+int gsx_relu_in_place(gsx_ctx *ctx, gsx_tensor *t);
+int gsx_add_in_place(gsx_ctx *ctx, gsx_tensor *a, const gsx_tensor *b);
 gsx_tensor *gsx_sigmoid(gsx_ctx *ctx, const gsx_tensor *t);
 /* Replaces NaN by value (infinities are kept). */
 gsx_tensor *gsx_nan_to(gsx_ctx *ctx, const gsx_tensor *t, double value);

@@ -200,6 +200,16 @@ gsx_tensor *gsx_relu(gsx_ctx *ctx, const gsx_tensor *t)
     return run(ctx, "gsx_relu", {t}, [&] { return at::relu(t->t); });
 }
 
+int gsx_relu_in_place(gsx_ctx *ctx, gsx_tensor *t)
+{
+    return gsx::run_status(ctx, "gsx_relu_in_place", {t}, [&] { t->t.relu_(); });
+}
+
+int gsx_add_in_place(gsx_ctx *ctx, gsx_tensor *a, const gsx_tensor *b)
+{
+    return gsx::run_status(ctx, "gsx_add_in_place", {a, b}, [&] { a->t.add_(b->t); });
+}
+
 gsx_tensor *gsx_sigmoid(gsx_ctx *ctx, const gsx_tensor *t)
 {
     return run(ctx, "gsx_sigmoid", {t}, [&] { return at::sigmoid(t->t); });

@@ -1,16 +1,24 @@
 /*
- * check_perf_paths.c - each speed-up that has a switch gives the same maps
- * as the plain path: the ResNet trunk in channels-last memory format against
- * NCHW, on the small ResNet fixture, for every ResNet method.
+ * check_perf_paths.c - the speed-ups give the same maps as the plain path,
+ * on the small ResNet fixture, for every ResNet method.
+ *
+ * Two comparisons: the ResNet trunk in channels-last memory format against
+ * NCHW, and every speed-up that has a switch (batch norm folded,
+ * channels-last, buffer reuse, batches of masked inputs) against none of
+ * them (batch norm unfolded, NCHW, no buffer reuse, one masked input per
+ * pass). The in-place ReLU and residual addition of the trunk have no
+ * switch, so the parity tests against the Python reference (check_cam.c)
+ * cover them.
  *
  * Tolerances: maps within 1e-4 (max abs), logits within 1e-4 relative, the
- * same selected channels in the same order. The two paths differ only in
- * the order of floating-point sums inside the convolutions.
+ * same selected channels in the same order. The paths differ only in the
+ * order of floating-point sums inside the convolutions and batch norm.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cam/cam.h"
 #include "gsx.h"
 #include "model/model.h"
 #include "testutil.h"
@@ -23,7 +31,7 @@
 /* A prompt's ids ("a photo of a cat" in OpenAI's vocabulary), padded. */
 static const int32_t PROMPT[] = {49406, 320, 1125, 539, 320, 2368, 49407};
 
-static gscam_model *nchw, *channels_last;
+static gscam_model *nchw, *channels_last, *plain;
 static int resolution;
 
 static void setup(void)
@@ -31,11 +39,14 @@ static void setup(void)
     char path[512];
     int64_t r = 0;
 
-    nchw = channels_last = NULL;
+    const gscam_option_list unfolded[] = {GSCAM_LOAD_FOLD_BATCH_NORM, 0, 0};
+
+    nchw = channels_last = plain = NULL;
     if (!tu_fixture("small-rn.pt", path, sizeof path))
         return;
     ck_assert_int_eq(gs_model_load(path, "cpu", NULL, 0, &nchw), GSCAM_OK);
     ck_assert_int_eq(gs_model_load(path, "cpu", NULL, 1, &channels_last), GSCAM_OK);
+    ck_assert_int_eq(gs_model_load(path, "cpu", unfolded, 0, &plain), GSCAM_OK);
     ck_assert_int_eq(gscam_model_info(nchw, GSCAM_INFO_INPUT_RESOLUTION, &r), GSCAM_OK);
     resolution = (int)r;
 }
@@ -44,6 +55,7 @@ static void teardown(void)
 {
     gscam_model_free(nchw);
     gscam_model_free(channels_last);
+    gscam_model_free(plain);
 }
 
 /* A smooth synthetic picture with a bright disc, the same every run. */
@@ -73,7 +85,11 @@ struct outcome {
     size_t n_channels;
 };
 
-static void compute(gscam_model *m, int method, struct outcome *out)
+/* How a map is computed: the library's defaults, or one masked input per
+ * pass without buffer reuse. */
+enum path { FAST, SLOW };
+
+static void compute(gscam_model *m, int method, enum path path, struct outcome *out)
 {
     const size_t n = (size_t)resolution * resolution;
     uint8_t *input = synthetic_input(resolution);
@@ -86,6 +102,10 @@ static void compute(gscam_model *m, int method, struct outcome *out)
     ck_assert_int_eq(gscam_cam_set(cam, GSCAM_OPT_METHOD, method), GSCAM_OK);
     ck_assert_int_eq(gscam_cam_set(cam, GSCAM_OPT_TOPK, TOPK), GSCAM_OK);
     ck_assert_int_eq(gscam_cam_set(cam, GSCAM_OPT_THREADS, 1), GSCAM_OK);
+    if (path == SLOW) {
+        ck_assert_int_eq(gscam_cam_set(cam, GSCAM_OPT_BATCH, 1), GSCAM_OK);
+        cam->reuse_buffers = 0;
+    }
     ck_assert_int_eq(gscam_cam_compute_input(cam, input, n * 3, ids, 77, out->map, n), GSCAM_OK);
     ck_assert_int_eq(gscam_cam_last_logit(cam, &out->logit), GSCAM_OK);
     ck_assert_int_eq(gscam_cam_last_channels(cam, out->channels, MAX_CHANNELS, &out->n_channels), GSCAM_OK);
@@ -105,12 +125,12 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
     return worst;
 }
 
-static void check_same(int method)
+static void check_same(gscam_model *slow_model, enum path slow_path, gscam_model *fast_model, int method)
 {
     struct outcome *plain = calloc(1, sizeof *plain), *fast = calloc(1, sizeof *fast);
 
-    compute(nchw, method, plain);
-    compute(channels_last, method, fast);
+    compute(slow_model, method, slow_path, plain);
+    compute(fast_model, method, FAST, fast);
     ck_assert_double_le(max_abs_diff(plain->map, fast->map, (size_t)resolution * resolution), MAP_TOLERANCE);
     ck_assert_double_le(fabs(plain->logit - fast->logit), LOGIT_TOLERANCE * fmax(1.0, fabs(plain->logit)));
     ck_assert_uint_eq(plain->n_channels, fast->n_channels);
@@ -124,35 +144,83 @@ static void check_same(int method)
 
 #define REQUIRE_MODELS()                                            \
     do {                                                            \
-        if (!nchw || !channels_last)                                \
+        if (!nchw || !channels_last || !plain)                      \
             TU_SKIP("fixture archive not built (make fixtures)");   \
     } while (0)
 
 START_TEST(channels_last_gscorecam_matches_nchw)
 {
     REQUIRE_MODELS();
-    check_same(GSCAM_METHOD_GSCORECAM);
+    check_same(nchw, FAST, channels_last, GSCAM_METHOD_GSCORECAM);
 }
 END_TEST
 
 START_TEST(channels_last_scorecam_matches_nchw)
 {
     REQUIRE_MODELS();
-    check_same(GSCAM_METHOD_SCORECAM);
+    check_same(nchw, FAST, channels_last, GSCAM_METHOD_SCORECAM);
 }
 END_TEST
 
 START_TEST(channels_last_gradcam_matches_nchw)
 {
     REQUIRE_MODELS();
-    check_same(GSCAM_METHOD_GRADCAM);
+    check_same(nchw, FAST, channels_last, GSCAM_METHOD_GRADCAM);
 }
 END_TEST
 
 START_TEST(channels_last_gradcam_pp_matches_nchw)
 {
     REQUIRE_MODELS();
-    check_same(GSCAM_METHOD_GRADCAM_PP);
+    check_same(nchw, FAST, channels_last, GSCAM_METHOD_GRADCAM_PP);
+}
+END_TEST
+
+START_TEST(optimised_gscorecam_matches_plain_path)
+{
+    REQUIRE_MODELS();
+    check_same(plain, SLOW, channels_last, GSCAM_METHOD_GSCORECAM);
+}
+END_TEST
+
+START_TEST(optimised_scorecam_matches_plain_path)
+{
+    REQUIRE_MODELS();
+    check_same(plain, SLOW, channels_last, GSCAM_METHOD_SCORECAM);
+}
+END_TEST
+
+START_TEST(optimised_gradcam_matches_plain_path)
+{
+    REQUIRE_MODELS();
+    check_same(plain, SLOW, channels_last, GSCAM_METHOD_GRADCAM);
+}
+END_TEST
+
+START_TEST(optimised_gradcam_pp_matches_plain_path)
+{
+    REQUIRE_MODELS();
+    check_same(plain, SLOW, channels_last, GSCAM_METHOD_GRADCAM_PP);
+}
+END_TEST
+
+/* 300 channels in batches of at most 32 make ten batches of 30, so every
+ * pass has the same shapes. 301 make one batch of 31, then nine of 30. */
+START_TEST(batches_differ_by_at_most_one_larger_first)
+{
+    const int64_t k = 301, n = 10;
+    int64_t prev = k;
+
+    ck_assert_int_eq(gs_batch_start(0, n, k), 0);
+    ck_assert_int_eq(gs_batch_start(n, n, k), k);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t size = gs_batch_start(i + 1, n, k) - gs_batch_start(i, n, k);
+
+        ck_assert_int_eq(size, i == 0 ? 31 : 30);
+        ck_assert_int_le(size, prev);
+        prev = size;
+    }
+    ck_assert_int_eq(gs_batch_start(3, 10, 300), 90);
 }
 END_TEST
 
@@ -182,6 +250,11 @@ static Suite *perf_paths_suite(void)
     tcase_add_test(layout, channels_last_gradcam_matches_nchw);
     tcase_add_test(layout, channels_last_gradcam_pp_matches_nchw);
     tcase_add_test(layout, default_load_uses_channels_last);
+    tcase_add_test(layout, optimised_gscorecam_matches_plain_path);
+    tcase_add_test(layout, optimised_scorecam_matches_plain_path);
+    tcase_add_test(layout, optimised_gradcam_matches_plain_path);
+    tcase_add_test(layout, optimised_gradcam_pp_matches_plain_path);
+    tcase_add_test(layout, batches_differ_by_at_most_one_larger_first);
     suite_add_tcase(s, layout);
     return s;
 }

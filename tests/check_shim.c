@@ -336,6 +336,93 @@ START_TEST(release_to_frees_tensor_storage)
 }
 END_TEST
 
+/* ---- buffer reuse scopes ------------------------------------------------- */
+
+/* Bytes of a 2^20-float tensor: large enough to be pooled. */
+#define POOLED_BYTES ((size_t)4 << 20)
+
+START_TEST(pool_keeps_freed_buffers_until_the_scope_closes)
+{
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t n[1] = {1 << 20};
+    const size_t mark = gsx_mark(ctx);
+    int opened = gsx_pool_open();
+
+    ck_assert_int_eq(opened, 1);
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    ck_assert_ptr_nonnull(gsx_zeros(ctx, n, 1));
+    gsx_release_to(ctx, mark, NULL);
+    ck_assert_uint_eq(gsx_pool_held(), POOLED_BYTES);
+
+    /* The next tensor of the same size takes the held buffer. */
+    ck_assert_ptr_nonnull(gsx_zeros(ctx, n, 1));
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    gsx_release_to(ctx, mark, NULL);
+    gsx_pool_close(opened);
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    gsx_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(pool_leaves_small_and_outside_tensors_alone)
+{
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t small[1] = {1024}, large[1] = {1 << 20};
+    const size_t mark = gsx_mark(ctx);
+    int opened;
+
+    /* Made before the scope: freed inside it, it goes back to malloc. */
+    ck_assert_ptr_nonnull(gsx_zeros(ctx, large, 1));
+    opened = gsx_pool_open();
+    ck_assert_ptr_nonnull(gsx_zeros(ctx, small, 1));
+    gsx_release_to(ctx, mark, NULL);
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    gsx_pool_close(opened);
+    gsx_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(pool_nested_scopes_empty_at_the_last_close)
+{
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t n[1] = {1 << 20};
+    const size_t mark = gsx_mark(ctx);
+    int outer = gsx_pool_open(), inner = gsx_pool_open();
+
+    ck_assert_ptr_nonnull(gsx_zeros(ctx, n, 1));
+    gsx_release_to(ctx, mark, NULL);
+    gsx_pool_close(inner);
+    ck_assert_uint_eq(gsx_pool_held(), POOLED_BYTES);
+    gsx_pool_close(outer);
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    /* Closing more often than opening changes nothing. */
+    gsx_pool_close(1);
+    gsx_pool_close(0);
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    gsx_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(pool_tensors_outlive_their_scope)
+{
+    gsx_ctx *ctx = gsx_ctx_new();
+    const float values[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    const int64_t n[1] = {1 << 20}, four[1] = {4};
+    int opened = gsx_pool_open();
+    gsx_tensor *big = gsx_add_scalar(ctx, gsx_zeros(ctx, n, 1), 2.0);
+    gsx_tensor *sum;
+    float got = 0.0f;
+
+    gsx_pool_close(opened);
+    /* Still readable after the scope closed, and freed by the context. */
+    sum = gsx_sum(ctx, gsx_add(ctx, gsx_slice(ctx, big, 0, 0, 4), from_values(ctx, values, four, 1)), NULL, 0, 0);
+    ck_assert_int_eq(gsx_read_f32(ctx, sum, &got, 1), GSX_OK);
+    ck_assert_float_eq(got, 18.0f);
+    gsx_ctx_free(ctx);
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+}
+END_TEST
+
 /* ---- process-wide settings ----------------------------------------------- */
 
 START_TEST(set_threads_changes_thread_count)
@@ -1495,6 +1582,10 @@ static Suite *shim_suite(void)
     tcase_add_test(context, read_f32_rejects_wrong_count);
     tcase_add_test(context, zeros_has_shape_and_zero_values);
     tcase_add_test(context, all_finite_and_min_max_inspect_values);
+    tcase_add_test(context, pool_keeps_freed_buffers_until_the_scope_closes);
+    tcase_add_test(context, pool_leaves_small_and_outside_tensors_alone);
+    tcase_add_test(context, pool_nested_scopes_empty_at_the_last_close);
+    tcase_add_test(context, pool_tensors_outlive_their_scope);
     suite_add_tcase(suite, context);
 
     tcase_add_test(ops, shape_operations_move_values_as_torch_does);

@@ -46,6 +46,7 @@ gscam_status gscam_cam_create(gscam_model *model, gscam_cam **out)
     cam->method = GSCAM_METHOD_GSCORECAM;
     cam->topk = DEFAULT_TOPK;
     cam->fit = GSCAM_FIT_SQUASH;
+    cam->reuse_buffers = 1;
     *out = cam;
     return GSCAM_OK;
 }

@@ -18,6 +18,9 @@ struct gscam_cam {
     int64_t threads; /* 0: every core */
     gscam_progress_fn progress;
     void *progress_user;
+    /* 1: reuse libtorch's large buffers within a map (gsx_pool_open). Not
+     * an option: the tests turn it off to compare with the plain path. */
+    int reuse_buffers;
 
     /* The last prompt's text embedding, reused while the prompt repeats. */
     gsx_ctx *text_ctx;
@@ -56,6 +59,18 @@ gscam_status gs_target_compute(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_te
 /* Masked inputs scored per pass: the caller's batch size, or one chosen from
  * the input size. */
 int64_t gs_cam_batch_size(const struct gscam_cam *cam);
+/* Passes needed to score k masked inputs: ceil(k / batch size). */
+int64_t gs_cam_batch_count(const struct gscam_cam *cam, int64_t k);
+
+/* Where batch i of n starts when k items are split into n batches whose
+ * sizes differ by at most one, the larger ones first (so the buffers of the
+ * first pass fit every later one); batch i ends where batch i + 1 starts. */
+static inline int64_t gs_batch_start(int64_t i, int64_t n, int64_t k)
+{
+    const int64_t q = k / n, larger = k % n;
+
+    return i * q + (i < larger ? i : larger);
+}
 /* Channel weights (C) of the configured method. */
 gscam_status gs_method_weights(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_tensor *x, const gsx_tensor *text,
                                const struct gs_target *target, gsx_tensor **weights);

@@ -96,6 +96,7 @@ gscam_status gs_cam_run(struct gscam_cam *cam, const uint8_t *rgb, const int32_t
     gsx_tensor *x, *text, *weights, *raw = NULL;
     struct gs_target target = {0};
     gscam_status st;
+    int pooled;
 
     if ((st = gs_cam_check_ids(cam, ids, n_ids)) != GSCAM_OK)
         return st;
@@ -105,6 +106,7 @@ gscam_status gs_cam_run(struct gscam_cam *cam, const uint8_t *rgb, const int32_t
     ctx = gsx_ctx_new();
     if (!ctx)
         return gs_fail(cam->message, GSCAM_ERR_OUT_OF_MEMORY, "out of memory for a computation");
+    pooled = cam->reuse_buffers ? gsx_pool_open() : 0;
     x = gs_cam_input(ctx, rgb, cam->model->arch.input_resolution);
 
     if (cam->method == GSCAM_METHOD_HILACAM) {
@@ -125,6 +127,7 @@ gscam_status gs_cam_run(struct gscam_cam *cam, const uint8_t *rgb, const int32_t
     if (st == GSCAM_OK)
         st = gs_cam_finish(cam, ctx, raw, out_h, out_w, out);
     gsx_ctx_free(ctx);
+    gsx_pool_close(pooled);
     return st;
 }
 

@@ -49,15 +49,25 @@ static gsx_tensor *channel_masks(gsx_ctx *ctx, const gsx_tensor *activation, con
     return gsx_where(ctx, constant, gsx_mul_scalar(ctx, mask, 0.0), mask);
 }
 
-/* Scores x * mask for each selected channel, in batches; NaN scores become 0. */
+int64_t gs_cam_batch_count(const struct gscam_cam *cam, int64_t k)
+{
+    const int64_t batch = gs_cam_batch_size(cam);
+
+    return (k + batch - 1) / batch;
+}
+
+/* Scores x * mask for each selected channel, in batches; NaN scores become 0.
+ * The k channels are split into batches whose sizes differ by at most one,
+ * so every pass allocates the same activation sizes and reuses the buffers
+ * of the one before (see gsx_pool_open). */
 static gscam_status score_channels(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_tensor *x, const gsx_tensor *text,
                                    const gsx_tensor *activation, const gsx_tensor *idx, float *scores)
 {
-    const int64_t k = gsx_numel(idx), batch = gs_cam_batch_size(cam);
+    const int64_t k = gsx_numel(idx), n = gs_cam_batch_count(cam, k);
     const int64_t r = cam->model->arch.input_resolution;
 
-    for (int64_t start = 0; start < k; start += batch) {
-        int64_t end = start + batch < k ? start + batch : k;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t start = gs_batch_start(i, n, k), end = gs_batch_start(i + 1, n, k);
         size_t mark = gsx_mark(ctx);
         gsx_tensor *masks, *s;
 

@@ -234,13 +234,24 @@ static gsx_tensor *conv_bn(gsx_ctx *ctx, const struct gs_conv *conv, const struc
     return y;
 }
 
+/* conv_bn followed by a ReLU. The trunk runs without autograd, so the ReLU
+ * and the residual addition below work in place: each saves one activation's
+ * allocation and memory. */
+static gsx_tensor *conv_bn_relu(gsx_ctx *ctx, const struct gs_conv *conv, const struct gs_bn *bn, const gsx_tensor *x)
+{
+    gsx_tensor *y = conv_bn(ctx, conv, bn, x);
+
+    gsx_relu_in_place(ctx, y);
+    return y;
+}
+
 static gsx_tensor *bottleneck(gsx_ctx *ctx, const struct gs_bottleneck *b, const gsx_tensor *x)
 {
     size_t mark = gsx_mark(ctx);
     gsx_tensor *out, *identity = (gsx_tensor *)x;
 
-    out = gsx_relu(ctx, conv_bn(ctx, &b->conv1, &b->bn1, x));
-    out = gsx_relu(ctx, conv_bn(ctx, &b->conv2, &b->bn2, out));
+    out = conv_bn_relu(ctx, &b->conv1, &b->bn1, x);
+    out = conv_bn_relu(ctx, &b->conv2, &b->bn2, out);
     if (b->stride > 1)
         out = gsx_avg_pool2d(ctx, out, b->stride);
     out = conv_bn(ctx, &b->conv3, &b->bn3, out);
@@ -249,7 +260,8 @@ static gsx_tensor *bottleneck(gsx_ctx *ctx, const struct gs_bottleneck *b, const
         gsx_tensor *pooled = b->stride > 1 ? gsx_avg_pool2d(ctx, x, b->stride) : (gsx_tensor *)x;
         identity = conv_bn(ctx, &b->down, &b->down_bn, pooled);
     }
-    out = gsx_relu(ctx, gsx_add(ctx, out, identity));
+    gsx_add_in_place(ctx, out, identity);
+    gsx_relu_in_place(ctx, out);
     return gsx_release_to(ctx, mark, out);
 }
 
@@ -260,7 +272,7 @@ gsx_tensor *gs_resnet_trunk(gsx_ctx *ctx, const struct gscam_model *m, const gsx
     gsx_tensor *h = m->channels_last ? gsx_channels_last(ctx, x) : (gsx_tensor *)x;
 
     for (int i = 0; i < 3; i++)
-        h = gsx_relu(ctx, conv_bn(ctx, &r->stem[i], &r->stem_bn[i], h));
+        h = conv_bn_relu(ctx, &r->stem[i], &r->stem_bn[i], h);
     h = gsx_release_to(ctx, mark, gsx_avg_pool2d(ctx, h, 2));
 
     for (int i = 0; i < r->n_blocks; i++) {
