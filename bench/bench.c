@@ -15,6 +15,7 @@
  * forward and backward pass, then the same batches of masked forward passes
  * the map ran, on copies of the unmasked input.
  *
+ * An empty PATH after --rn50 or --shapes leaves that model out.
  * --channels-last and --reuse switch the trunk's memory format and the reuse
  * of libtorch's buffers within a map (gsx_pool_open), for A/B runs.
  *
@@ -534,7 +535,9 @@ int main(int argc, char **argv)
     printf("| model  | method    |    k | batch | runs | map (s) | lower (s) | overhead | ref (s) | "
            "ref / lib | peak MiB | ref peak MiB |\n");
     printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    bench_model(&o, "RN50", o.rn50, NULL);
-    bench_model(&o, "shapes", o.shapes, o.shapes_vocab);
+    if (*o.rn50)
+        bench_model(&o, "RN50", o.rn50, NULL);
+    if (*o.shapes)
+        bench_model(&o, "shapes", o.shapes, o.shapes_vocab);
     return 0;
 }

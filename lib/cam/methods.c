@@ -32,21 +32,25 @@ int64_t gs_cam_batch_size(const struct gscam_cam *cam)
  * align_corners and min-max scaled: b x 1 x R x R. A channel that is constant
  * before upsampling gives a zero mask: bilinear interpolation in float32
  * does not reproduce a constant exactly, and scaling its rounding noise by
- * 1 / MASK_EPS would turn it into a visible mask. */
+ * 1 / MASK_EPS would turn it into a visible mask. The scale factors are
+ * computed per channel first, so the full-size masks take two passes (a
+ * subtraction and a product) after the resize and its minimum and maximum. */
 static gsx_tensor *channel_masks(gsx_ctx *ctx, const gsx_tensor *activation, const gsx_tensor *idx, int64_t r)
 {
     const int64_t b = gsx_numel(idx);
     const int64_t shape[4] = {b, 1, gsx_size(activation, 2), gsx_size(activation, 3)};
     const int64_t spatial[2] = {2, 3};
-    gsx_tensor *a, *u, *lo, *hi, *mask, *constant;
+    gsx_tensor *a, *range, *varying, *u, *lo, *scale;
 
     a = gsx_reshape(ctx, gsx_index_select(ctx, gsx_select(ctx, activation, 0, 0), 0, idx), shape, 4);
-    constant = gsx_eq_zero(ctx, gsx_sub(ctx, gsx_amax(ctx, a, spatial, 2, 1), gsx_amin(ctx, a, spatial, 2, 1)));
+    range = gsx_sub(ctx, gsx_amax(ctx, a, spatial, 2, 1), gsx_amin(ctx, a, spatial, 2, 1));
+    varying = gsx_add_scalar(ctx, gsx_mul_scalar(ctx, gsx_eq_zero(ctx, range), -1.0), 1.0); /* 0 or 1 */
+
     u = gsx_resize_bilinear(ctx, a, r, r, 1);
     lo = gsx_amin(ctx, u, spatial, 2, 1);
-    hi = gsx_amax(ctx, u, spatial, 2, 1);
-    mask = gsx_div(ctx, gsx_sub(ctx, u, lo), gsx_add_scalar(ctx, gsx_sub(ctx, hi, lo), MASK_EPS));
-    return gsx_where(ctx, constant, gsx_mul_scalar(ctx, mask, 0.0), mask);
+    range = gsx_sub(ctx, gsx_amax(ctx, u, spatial, 2, 1), lo);
+    scale = gsx_div(ctx, varying, gsx_add_scalar(ctx, range, MASK_EPS));
+    return gsx_mul(ctx, gsx_sub(ctx, u, lo), scale);
 }
 
 int64_t gs_cam_batch_count(const struct gscam_cam *cam, int64_t k)
