@@ -31,7 +31,7 @@
 /* A prompt's ids ("a photo of a cat" in OpenAI's vocabulary), padded. */
 static const int32_t PROMPT[] = {49406, 320, 1125, 539, 320, 2368, 49407};
 
-static gscam_model *nchw, *channels_last, *plain;
+static gscam_model *nchw, *channels_last, *unoptimised;
 static int resolution;
 
 static void setup(void)
@@ -41,12 +41,12 @@ static void setup(void)
 
     const gscam_option_list unfolded[] = {GSCAM_LOAD_FOLD_BATCH_NORM, 0, 0};
 
-    nchw = channels_last = plain = NULL;
+    nchw = channels_last = unoptimised = NULL;
     if (!tu_fixture("small-rn.pt", path, sizeof path))
         return;
     ck_assert_int_eq(gs_model_load(path, "cpu", NULL, 0, &nchw), GSCAM_OK);
     ck_assert_int_eq(gs_model_load(path, "cpu", NULL, 1, &channels_last), GSCAM_OK);
-    ck_assert_int_eq(gs_model_load(path, "cpu", unfolded, 0, &plain), GSCAM_OK);
+    ck_assert_int_eq(gs_model_load(path, "cpu", unfolded, 0, &unoptimised), GSCAM_OK);
     ck_assert_int_eq(gscam_model_info(nchw, GSCAM_INFO_INPUT_RESOLUTION, &r), GSCAM_OK);
     resolution = (int)r;
 }
@@ -55,7 +55,7 @@ static void teardown(void)
 {
     gscam_model_free(nchw);
     gscam_model_free(channels_last);
-    gscam_model_free(plain);
+    gscam_model_free(unoptimised);
 }
 
 /* A smooth synthetic picture with a bright disc, the same every run. */
@@ -144,7 +144,7 @@ static void check_same(gscam_model *slow_model, enum path slow_path, gscam_model
 
 #define REQUIRE_MODELS()                                            \
     do {                                                            \
-        if (!nchw || !channels_last || !plain)                      \
+        if (!nchw || !channels_last || !unoptimised)                \
             TU_SKIP("fixture archive not built (make fixtures)");   \
     } while (0)
 
@@ -179,28 +179,28 @@ END_TEST
 START_TEST(optimised_gscorecam_matches_plain_path)
 {
     REQUIRE_MODELS();
-    check_same(plain, SLOW, channels_last, GSCAM_METHOD_GSCORECAM);
+    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_GSCORECAM);
 }
 END_TEST
 
 START_TEST(optimised_scorecam_matches_plain_path)
 {
     REQUIRE_MODELS();
-    check_same(plain, SLOW, channels_last, GSCAM_METHOD_SCORECAM);
+    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_SCORECAM);
 }
 END_TEST
 
 START_TEST(optimised_gradcam_matches_plain_path)
 {
     REQUIRE_MODELS();
-    check_same(plain, SLOW, channels_last, GSCAM_METHOD_GRADCAM);
+    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_GRADCAM);
 }
 END_TEST
 
 START_TEST(optimised_gradcam_pp_matches_plain_path)
 {
     REQUIRE_MODELS();
-    check_same(plain, SLOW, channels_last, GSCAM_METHOD_GRADCAM_PP);
+    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_GRADCAM_PP);
 }
 END_TEST
 

@@ -1,5 +1,6 @@
 """The ctypes binding in examples/python covers every function of the header
-and computes the same map as the command line, bit for bit.
+and computes the same map as the command line, bit for bit, also with
+Python's torch loaded in the same process.
 
 Exit status 0 passed, 1 failed, 77 skipped (test data or fixture missing).
 """
@@ -77,6 +78,29 @@ def test_map_equals_command_line_npy():
     assert got.max() > 0.0, "the map is all zero"
     differ = int(np.count_nonzero(got != expected))
     assert differ == 0, f"{differ} of {got.size} values differ from gscorecam map --npy, max {np.abs(got - expected).max()}"
+
+
+def test_map_with_torch_in_the_same_process():
+    """The library puts a caching allocator in front of libtorch's, which
+    Python's torch shares: tensors torch makes before, between and after
+    maps must stay intact, and the maps must not change."""
+    import torch
+
+    before = torch.arange(1 << 20, dtype=torch.float32)
+    model = gscorecam.Model(MODEL)
+    tokenizer = gscorecam.Tokenizer(VOCAB)
+    first = gscorecam.map(model, tokenizer, IMAGE, PROMPT, method="gscorecam", topk=100, threads=1)
+    between = torch.full((1 << 21,), 2.0)
+    second = gscorecam.map(model, tokenizer, IMAGE, PROMPT, method="gscorecam", topk=100, threads=1)
+    model.close()
+    tokenizer.close()
+    after = torch.ones(1 << 21) + between
+
+    assert float(before[-1]) == float((1 << 20) - 1), "a tensor made before the maps changed"
+    assert float(between.sum()) == 2.0 * (1 << 21), "a tensor made between the maps changed"
+    assert float(after.min()) == 3.0, "a tensor made after the maps is wrong"
+    del before, between, after
+    assert np.array_equal(first, second), "two maps of the same input differ"
 
 
 def main():
