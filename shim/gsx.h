@@ -78,15 +78,16 @@ gsx_tensor *gsx_release_to(gsx_ctx *ctx, size_t mark, gsx_tensor *keep);
 void gsx_set_threads(int n);
 int gsx_get_threads(void);
 /* Opens a scope on the calling thread in which libtorch's large CPU buffers
- * (1 MiB or more) are reused after they are freed instead of being returned
- * to the system, so repeated passes of the same shapes do not fault their
- * memory in again. Returns 1 when the scope is open, 0 when the cache could
- * not be set up (the computation then runs as before). The cache is emptied
- * when the last open scope of the process closes. */
+ * (1 MiB or more) made on this thread are reused after they are freed
+ * instead of being returned to the system, so repeated passes of the same
+ * shapes do not fault their memory in again. Returns 1 when the scope is
+ * open, 0 when the cache could not be set up (the computation then runs as
+ * before). Scopes nest; the outermost scope of each thread keeps its own
+ * cache, which is emptied when that scope closes. */
 int gsx_pool_open(void);
 /* Closes a scope; pass what gsx_pool_open() returned. */
 void gsx_pool_close(int opened);
-/* Bytes of freed buffers the cache holds for reuse (0 when no scope is open). */
+/* Returns the bytes of freed buffers kept for reuse by every open scope. */
 size_t gsx_pool_held(void);
 /* Checks a device string: "cpu", "cuda" or "cuda:N". Returns GSX_OK, or
  * GSX_ERR_DEVICE with a message in msg (capacity msg_size). */

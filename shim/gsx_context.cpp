@@ -124,9 +124,12 @@ void record_current_exception(gsx_ctx *ctx, const char *fn) noexcept
     } catch (const c10::OutOfMemoryError &e) {
         record(ctx, GSX_ERR_NOMEM, fn, e.what_without_backtrace());
     } catch (const c10::Error &e) {
-        // libtorch's CPU allocator reports exhaustion as a plain c10::Error.
+        // libtorch's CPU allocator reports exhaustion as a plain c10::Error:
+        // "not enough memory" when malloc fails, "can't allocate memory" when
+        // posix_memalign does.
         const char *text = e.what_without_backtrace();
-        const bool nomem = std::strstr(text, "not enough memory") != nullptr;
+        const bool nomem = std::strstr(text, "not enough memory") != nullptr ||
+                           std::strstr(text, "can't allocate memory") != nullptr;
         record(ctx, nomem ? GSX_ERR_NOMEM : GSX_ERR_BACKEND, fn, text);
     } catch (const std::bad_alloc &) {
         record(ctx, GSX_ERR_NOMEM, fn, "out of memory");

@@ -7,10 +7,10 @@
  * unmaps when freed: on RN50 about a third of the CPU time went to that.
  *
  * Between gsx_pool_open() and gsx_pool_close() on a thread, libtorch's CPU
- * allocations of POOLED_MIN bytes or more made on that thread come from a
- * cache of freed buffers, best fit, and go back to it when freed. When the
- * last open scope of the process closes, the cache is emptied, so nothing is
- * held between maps.
+ * allocations of POOLED_MIN bytes or more made on that thread come from the
+ * scope's cache of freed buffers, best fit, and go back to it when freed.
+ * Each thread's outermost scope has a cache of its own, emptied when that
+ * scope closes, so nothing is held between maps, whatever other threads do.
  *
  * The cache sits in front of libtorch's CPU allocator, installed with
  * c10::SetCPUAllocator on first use. Every other allocation, on any thread,
@@ -19,12 +19,16 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 
+#include <pthread.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <utility>
 
 #include "gsx.h"
 
@@ -39,30 +43,77 @@ constexpr size_t ALIGNMENT = 64;
  * the larger ones run first. */
 constexpr size_t SLACK_DIVISOR = 8;
 
-/* The buffers handed out, the free ones by size, and how many scopes are
- * open in the process. */
+/* Free buffers of one scope, by size. */
+using FreeList = std::multimap<size_t, void *>;
+
+void free_all(const FreeList &list) noexcept
+{
+    for (const auto &entry : list)
+        std::free(entry.second);
+}
+
+/* The buffers handed out, with their size and scope, and the free buffers of
+ * every open scope. A scope is a number that is never reused. */
 class Cache {
 public:
-    /* A buffer of at least n bytes, or NULL when memory is exhausted. */
-    void *take(size_t n) noexcept
+    /* Opens a scope and returns its number, or 0 when memory is exhausted. */
+    uint64_t open() noexcept
     {
         std::lock_guard<std::mutex> lock(mutex_);
         try {
-            auto it = free_.lower_bound(n);
-            if (it != free_.end() && it->first - n <= n / SLACK_DIVISOR) {
+            scopes_.emplace(next_scope_, FreeList());
+        } catch (...) {
+            return 0;
+        }
+        return next_scope_++;
+    }
+
+    /* Closes a scope and frees its buffers. Buffers of the scope still in
+     * use are freed when they are given back. */
+    void close(uint64_t scope) noexcept
+    {
+        FreeList drop;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = scopes_.find(scope);
+            if (it == scopes_.end())
+                return;
+            drop.swap(it->second);
+            scopes_.erase(it);
+        }
+        free_all(drop);
+    }
+
+    /* Returns a buffer of at least n bytes for scope: a free one of the
+     * scope, or a new one. When memory is exhausted, frees the scope's free
+     * buffers and tries once more. Returns NULL on failure. */
+    void *take(uint64_t scope, size_t n) noexcept
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto owner = scopes_.find(scope);
+        if (owner == scopes_.end())
+            return nullptr;
+        try {
+            FreeList &list = owner->second;
+            auto it = list.lower_bound(n);
+            if (it != list.end() && it->first - n <= n / SLACK_DIVISOR) {
                 void *data = it->second;
-                live_.emplace(data, it->first);
-                free_.erase(it);
+                live_.emplace(data, Use{it->first, scope});
+                list.erase(it);
                 return data;
             }
             void *data = nullptr;
-            if (posix_memalign(&data, ALIGNMENT, n) != 0)
-                return nullptr;
+            if (posix_memalign(&data, ALIGNMENT, n) != 0) {
+                free_all(list);
+                list.clear();
+                if (posix_memalign(&data, ALIGNMENT, n) != 0)
+                    return nullptr;
+            }
             try {
-                live_.emplace(data, n);
+                live_.emplace(data, Use{n, scope});
             } catch (...) {
                 std::free(data);
-                throw;
+                return nullptr;
             }
             return data;
         } catch (...) {
@@ -70,22 +121,22 @@ public:
         }
     }
 
-    /* Takes back a buffer handed out by take(): keeps it for reuse while a
-     * scope is open, frees it otherwise. Returns false when data did not
-     * come from take(). */
+    /* Takes back a buffer handed out by take(): keeps it while its scope is
+     * open, frees it otherwise. Returns false when data did not come from
+     * take(). */
     bool give_back(void *data) noexcept
     {
-        size_t size;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             auto it = live_.find(data);
             if (it == live_.end())
                 return false;
-            size = it->second;
+            const Use use = it->second;
             live_.erase(it);
-            if (open_ > 0) {
+            auto owner = scopes_.find(use.scope);
+            if (owner != scopes_.end()) {
                 try {
-                    free_.emplace(size, data);
+                    owner->second.emplace(use.size, data);
                     return true;
                 } catch (...) {
                     // No room to remember it: free it below instead.
@@ -96,39 +147,45 @@ public:
         return true;
     }
 
-    void open() noexcept
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        open_++;
-    }
-
-    /* Closes one scope; the last one empties the cache. */
-    void close() noexcept
-    {
-        std::multimap<size_t, void *> drop;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (open_ > 0 && --open_ == 0)
-                drop.swap(free_);
-        }
-        for (auto &entry : drop)
-            std::free(entry.second);
-    }
-
+    /* Returns the bytes of free buffers kept by all open scopes. */
     size_t held() noexcept
     {
         std::lock_guard<std::mutex> lock(mutex_);
         size_t total = 0;
-        for (auto &entry : free_)
-            total += entry.first;
+        for (const auto &scope : scopes_)
+            for (const auto &entry : scope.second)
+                total += entry.first;
         return total;
     }
 
+    /* Handlers for fork(). The lock is held across the fork, so the child
+     * gets it unlocked. The child has only the forking thread, so it drops
+     * the scopes of every other thread, which would never close there. */
+    void before_fork() noexcept { mutex_.lock(); }
+    void after_fork_in_parent() noexcept { mutex_.unlock(); }
+    void after_fork_in_child(uint64_t keep) noexcept
+    {
+        for (auto it = scopes_.begin(); it != scopes_.end();) {
+            if (it->first == keep) {
+                ++it;
+                continue;
+            }
+            free_all(it->second);
+            it = scopes_.erase(it);
+        }
+        mutex_.unlock();
+    }
+
 private:
+    struct Use {
+        size_t size;
+        uint64_t scope;
+    };
+
     std::mutex mutex_;
-    std::unordered_map<void *, size_t> live_;
-    std::multimap<size_t, void *> free_;
-    size_t open_ = 0;
+    std::unordered_map<void *, Use> live_;
+    std::unordered_map<uint64_t, FreeList> scopes_;
+    uint64_t next_scope_ = 1;
 };
 
 Cache &cache()
@@ -137,8 +194,9 @@ Cache &cache()
     return *c;
 }
 
-/* Open scopes on this thread. */
+/* Open scopes on this thread, and the number of the outermost one. */
 thread_local int depth = 0;
+thread_local uint64_t thread_scope = 0;
 
 /* The allocator that the pool passes other requests to. */
 c10::Allocator *next_allocator = nullptr;
@@ -156,7 +214,7 @@ public:
     c10::DataPtr allocate(size_t n) const override
     {
         if (depth > 0 && n >= POOLED_MIN) {
-            void *data = cache().take(n);
+            void *data = cache().take(thread_scope, n);
             if (data)
                 return {data, data, &release, c10::Device(c10::kCPU)};
         }
@@ -169,9 +227,25 @@ public:
     }
 };
 
+void before_fork()
+{
+    cache().before_fork();
+}
+
+void after_fork_in_parent()
+{
+    cache().after_fork_in_parent();
+}
+
+void after_fork_in_child()
+{
+    cache().after_fork_in_child(thread_scope);
+}
+
 /* Installs the pool in front of libtorch's CPU allocator once. Returns false
- * when it could not be installed: an allocator of higher priority is set, or
- * the one in place has no raw deleter to forward raw frees to. */
+ * when it could not be installed: an allocator of higher priority is set,
+ * the one in place has no raw deleter to forward raw frees to, or the fork
+ * handlers could not be registered. */
 bool installed() noexcept
 {
     static PoolAllocator *pool = nullptr;
@@ -181,6 +255,9 @@ bool installed() noexcept
         std::call_once(once, [] {
             c10::Allocator *next = c10::GetCPUAllocator();
             if (!next || !next->raw_deleter())
+                return;
+            cache();
+            if (pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) != 0)
                 return;
             next_allocator = next;
             pool = new PoolAllocator();
@@ -200,7 +277,11 @@ int gsx_pool_open(void)
 {
     if (!installed())
         return 0;
-    cache().open();
+    if (depth == 0) {
+        thread_scope = cache().open();
+        if (thread_scope == 0)
+            return 0;
+    }
     depth++;
     return 1;
 }
@@ -209,8 +290,10 @@ void gsx_pool_close(int opened)
 {
     if (!opened || depth == 0)
         return;
-    depth--;
-    cache().close();
+    if (--depth == 0) {
+        cache().close(thread_scope);
+        thread_scope = 0;
+    }
 }
 
 size_t gsx_pool_held(void)

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,6 +125,18 @@ static long resident_bytes(void)
     ck_assert_int_eq(fscanf(f, "%ld %ld", &total, &resident), 2);
     fclose(f);
     return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Address space of this process in bytes, from /proc/self/statm. */
+static long address_space_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long total = 0;
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%ld", &total), 1);
+    fclose(f);
+    return total * sysconf(_SC_PAGESIZE);
 }
 
 /* ---- contexts and failures ----------------------------------------------- */
@@ -420,6 +434,145 @@ START_TEST(pool_tensors_outlive_their_scope)
     ck_assert_float_eq(got, 18.0f);
     gsx_ctx_free(ctx);
     ck_assert_uint_eq(gsx_pool_held(), 0);
+}
+END_TEST
+
+/* A thread that opens a buffer reuse scope, keeps one freed buffer in it,
+ * and waits inside the scope until released. */
+struct scope_holder {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int inside;  /* set by the thread once its buffer is kept */
+    int release; /* set by the test to let it close the scope */
+};
+
+static void *hold_scope(void *arg)
+{
+    struct scope_holder *h = arg;
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t n[1] = {1 << 20};
+    int opened = gsx_pool_open();
+
+    gsx_zeros(ctx, n, 1);
+    gsx_release_to(ctx, 0, NULL);
+    pthread_mutex_lock(&h->lock);
+    h->inside = 1;
+    pthread_cond_broadcast(&h->changed);
+    while (!h->release)
+        pthread_cond_wait(&h->changed, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    gsx_pool_close(opened);
+    gsx_ctx_free(ctx);
+    return NULL;
+}
+
+static void start_holder(struct scope_holder *h)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->changed, NULL);
+    ck_assert_int_eq(pthread_create(&h->thread, NULL, hold_scope, h), 0);
+    pthread_mutex_lock(&h->lock);
+    while (!h->inside)
+        pthread_cond_wait(&h->changed, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void stop_holder(struct scope_holder *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->release = 1;
+    pthread_cond_broadcast(&h->changed);
+    pthread_mutex_unlock(&h->lock);
+    pthread_join(h->thread, NULL);
+}
+
+START_TEST(pool_scope_ends_despite_other_threads)
+{
+    struct scope_holder holder;
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t n[1] = {3 << 20};
+    int opened;
+
+    start_holder(&holder);
+    ck_assert_uint_eq(gsx_pool_held(), POOLED_BYTES);
+
+    /* This thread's buffers are freed when its scope closes, although the
+     * other thread's scope is still open. */
+    opened = gsx_pool_open();
+    ck_assert_ptr_nonnull(gsx_zeros(ctx, n, 1));
+    gsx_release_to(ctx, 0, NULL);
+    ck_assert_uint_eq(gsx_pool_held(), POOLED_BYTES + 3 * POOLED_BYTES);
+    gsx_pool_close(opened);
+    ck_assert_uint_eq(gsx_pool_held(), POOLED_BYTES);
+
+    stop_holder(&holder);
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    gsx_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(pool_child_drops_other_threads_scopes)
+{
+    struct scope_holder holder;
+    pid_t pid;
+    int status = 0;
+
+    start_holder(&holder);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        gsx_ctx *ctx = gsx_ctx_new();
+        const int64_t n[1] = {1 << 20};
+        int opened, ok;
+
+        /* The holding thread does not exist here, so its scope is gone. */
+        ok = gsx_pool_held() == 0;
+        opened = gsx_pool_open();
+        ok = ok && opened == 1 && gsx_zeros(ctx, n, 1) != NULL;
+        gsx_release_to(ctx, 0, NULL);
+        ok = ok && gsx_pool_held() == POOLED_BYTES;
+        gsx_pool_close(opened);
+        ok = ok && gsx_pool_held() == 0;
+        gsx_ctx_free(ctx);
+        _exit(ok ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's pool checks failed (status %d)",
+                  status);
+    ck_assert_uint_eq(gsx_pool_held(), POOLED_BYTES);
+    stop_holder(&holder);
+}
+END_TEST
+
+/* With 400 MiB of address space for new memory, 300 MiB kept from a freed
+ * tensor must make room for a 350 MiB tensor, which no kept buffer fits. */
+START_TEST(pool_frees_kept_buffers_when_memory_runs_out)
+{
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t first[1] = {75L << 20}, second[1] = {(350L << 20) / 4};
+    struct rlimit limit;
+    long base;
+    int opened;
+
+#ifdef __SANITIZE_ADDRESS__
+    gsx_ctx_free(ctx);
+    TU_SKIP("AddressSanitizer reserves terabytes of address space, so the limit cannot be set");
+#endif
+    base = address_space_bytes();
+    opened = gsx_pool_open();
+    ck_assert_ptr_nonnull(gsx_zeros(ctx, first, 1));
+    gsx_release_to(ctx, 0, NULL);
+    ck_assert_uint_eq(gsx_pool_held(), 300UL << 20);
+
+    limit.rlim_cur = limit.rlim_max = (rlim_t)base + (400UL << 20);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &limit), 0);
+    ck_assert_msg(gsx_zeros(ctx, second, 1) != NULL, "%s", gsx_message(ctx));
+    ck_assert_uint_eq(gsx_pool_held(), 0);
+    gsx_release_to(ctx, 0, NULL);
+    gsx_pool_close(opened);
+    gsx_ctx_free(ctx);
 }
 END_TEST
 
@@ -1586,6 +1739,9 @@ static Suite *shim_suite(void)
     tcase_add_test(context, pool_leaves_small_and_outside_tensors_alone);
     tcase_add_test(context, pool_nested_scopes_empty_at_the_last_close);
     tcase_add_test(context, pool_tensors_outlive_their_scope);
+    tcase_add_test(context, pool_scope_ends_despite_other_threads);
+    tcase_add_test(context, pool_child_drops_other_threads_scopes);
+    tcase_add_test(context, pool_frees_kept_buffers_when_memory_runs_out);
     suite_add_tcase(suite, context);
 
     tcase_add_test(ops, shape_operations_move_values_as_torch_does);
