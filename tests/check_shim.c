@@ -576,6 +576,22 @@ START_TEST(pool_frees_kept_buffers_when_memory_runs_out)
 }
 END_TEST
 
+START_TEST(failed_allocation_records_nomem)
+{
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t huge[1] = {(int64_t)1 << 46}; /* 256 TiB of float32 */
+
+#ifdef __SANITIZE_ADDRESS__
+    gsx_ctx_free(ctx);
+    TU_SKIP("AddressSanitizer reports an allocation this large instead of failing it");
+#endif
+    ck_assert_ptr_null(gsx_zeros(ctx, huge, 1));
+    ck_assert_int_eq(gsx_status(ctx), GSX_ERR_NOMEM);
+    ck_assert_ptr_null(strchr(gsx_message(ctx), '\n'));
+    gsx_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- process-wide settings ----------------------------------------------- */
 
 START_TEST(set_threads_changes_thread_count)
@@ -1742,6 +1758,7 @@ static Suite *shim_suite(void)
     tcase_add_test(context, pool_scope_ends_despite_other_threads);
     tcase_add_test(context, pool_child_drops_other_threads_scopes);
     tcase_add_test(context, pool_frees_kept_buffers_when_memory_runs_out);
+    tcase_add_test(context, failed_allocation_records_nomem);
     suite_add_tcase(suite, context);
 
     tcase_add_test(ops, shape_operations_move_values_as_torch_does);
