@@ -148,59 +148,22 @@ static void check_same(gscam_model *slow_model, enum path slow_path, gscam_model
             TU_SKIP("fixture archive not built (make fixtures)");   \
     } while (0)
 
-START_TEST(channels_last_gscorecam_matches_nchw)
+/* The ResNet methods, indexed by the loop tests' _i. */
+static const int METHODS[] = {GSCAM_METHOD_GSCORECAM, GSCAM_METHOD_SCORECAM, GSCAM_METHOD_GRADCAM,
+                              GSCAM_METHOD_GRADCAM_PP};
+#define N_METHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
+
+START_TEST(channels_last_matches_nchw)
 {
     REQUIRE_MODELS();
-    check_same(nchw, FAST, channels_last, GSCAM_METHOD_GSCORECAM);
+    check_same(nchw, FAST, channels_last, METHODS[_i]);
 }
 END_TEST
 
-START_TEST(channels_last_scorecam_matches_nchw)
+START_TEST(optimised_matches_plain_path)
 {
     REQUIRE_MODELS();
-    check_same(nchw, FAST, channels_last, GSCAM_METHOD_SCORECAM);
-}
-END_TEST
-
-START_TEST(channels_last_gradcam_matches_nchw)
-{
-    REQUIRE_MODELS();
-    check_same(nchw, FAST, channels_last, GSCAM_METHOD_GRADCAM);
-}
-END_TEST
-
-START_TEST(channels_last_gradcam_pp_matches_nchw)
-{
-    REQUIRE_MODELS();
-    check_same(nchw, FAST, channels_last, GSCAM_METHOD_GRADCAM_PP);
-}
-END_TEST
-
-START_TEST(optimised_gscorecam_matches_plain_path)
-{
-    REQUIRE_MODELS();
-    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_GSCORECAM);
-}
-END_TEST
-
-START_TEST(optimised_scorecam_matches_plain_path)
-{
-    REQUIRE_MODELS();
-    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_SCORECAM);
-}
-END_TEST
-
-START_TEST(optimised_gradcam_matches_plain_path)
-{
-    REQUIRE_MODELS();
-    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_GRADCAM);
-}
-END_TEST
-
-START_TEST(optimised_gradcam_pp_matches_plain_path)
-{
-    REQUIRE_MODELS();
-    check_same(unoptimised, SLOW, channels_last, GSCAM_METHOD_GRADCAM_PP);
+    check_same(unoptimised, SLOW, channels_last, METHODS[_i]);
 }
 END_TEST
 
@@ -245,15 +208,9 @@ static Suite *perf_paths_suite(void)
 
     tcase_add_checked_fixture(layout, setup, teardown);
     tcase_set_timeout(layout, 300);
-    tcase_add_test(layout, channels_last_gscorecam_matches_nchw);
-    tcase_add_test(layout, channels_last_scorecam_matches_nchw);
-    tcase_add_test(layout, channels_last_gradcam_matches_nchw);
-    tcase_add_test(layout, channels_last_gradcam_pp_matches_nchw);
+    tcase_add_loop_test(layout, channels_last_matches_nchw, 0, N_METHODS);
+    tcase_add_loop_test(layout, optimised_matches_plain_path, 0, N_METHODS);
     tcase_add_test(layout, default_load_uses_channels_last);
-    tcase_add_test(layout, optimised_gscorecam_matches_plain_path);
-    tcase_add_test(layout, optimised_scorecam_matches_plain_path);
-    tcase_add_test(layout, optimised_gradcam_matches_plain_path);
-    tcase_add_test(layout, optimised_gradcam_pp_matches_plain_path);
     tcase_add_test(layout, batches_differ_by_at_most_one_larger_first);
     suite_add_tcase(s, layout);
     return s;
