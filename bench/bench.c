@@ -53,7 +53,7 @@ struct options {
     int batch;
     int reference;
     int channels_last; /* -1: the library's default */
-    int reuse;         /* reuse buffers within a map (the default, 1) or not */
+    int reuse;         /* 1 (the default): reuse buffers within a map */
     int method;        /* -1: every method */
 };
 

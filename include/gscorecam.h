@@ -247,7 +247,7 @@ GSCAM_API void gscam_cam_free(gscam_cam *cam);
 /* Options of a CAM context. */
 #define GSCAM_OPT_METHOD 1  /* a GSCAM_METHOD_*, default gScoreCAM */
 #define GSCAM_OPT_TOPK 2    /* k >= 1, default 300, clamped to C */
-#define GSCAM_OPT_BATCH 3   /* masked images scored per pass; 0 (default) picks one */
+#define GSCAM_OPT_BATCH 3   /* most masked images scored per pass; 0 (default) picks */
 #define GSCAM_OPT_FIT 4     /* GSCAM_FIT_SQUASH (default) or GSCAM_FIT_CROP */
 #define GSCAM_OPT_THREADS 5 /* tensor threads, 0 (default) = every core; process-wide */
 

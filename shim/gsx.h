@@ -77,15 +77,15 @@ gsx_tensor *gsx_release_to(gsx_ctx *ctx, size_t mark, gsx_tensor *keep);
 /* Sets libtorch's intra-op thread count (n >= 1). Process-wide. */
 void gsx_set_threads(int n);
 int gsx_get_threads(void);
-/* Opens a scope on the calling thread in which libtorch's large CPU buffers
- * (1 MiB or more) made on this thread are reused after they are freed
- * instead of being returned to the system, so repeated passes of the same
- * shapes do not fault their memory in again. Returns 1 when the scope is
- * open, 0 when the cache could not be set up (the computation then runs as
- * before). Scopes nest; the outermost scope of each thread keeps its own
- * cache, which is emptied when that scope closes. */
+/* Opens a buffer reuse scope on the calling thread. Inside it, libtorch's
+ * CPU buffers of 1 MiB or more made on this thread are kept when freed and
+ * handed out again, so repeated passes of the same shapes do not fault
+ * their memory in again. Returns 1 when the scope is open, or 0 when the
+ * cache could not be set up (the computation then runs as before). Scopes
+ * nest. The outermost scope of each thread keeps its own cache, which is
+ * emptied when that scope closes. */
 int gsx_pool_open(void);
-/* Closes a scope; pass what gsx_pool_open() returned. */
+/* Closes a scope. Pass what gsx_pool_open() returned. */
 void gsx_pool_close(int opened);
 /* Returns the bytes of freed buffers kept for reuse by every open scope. */
 size_t gsx_pool_held(void);
@@ -168,9 +168,8 @@ gsx_tensor *gsx_pow_scalar(gsx_ctx *ctx, const gsx_tensor *t, double p);
 gsx_tensor *gsx_exp(gsx_ctx *ctx, const gsx_tensor *t);
 gsx_tensor *gsx_rsqrt(gsx_ctx *ctx, const gsx_tensor *t);
 gsx_tensor *gsx_relu(gsx_ctx *ctx, const gsx_tensor *t);
-/* In-place forms for tensors no autograd graph refers to: t = relu(t) and
- * a += b (b broadcast to a's shape). They save an allocation per call in
- * the ResNet trunk, which runs without autograd. */
+/* In-place forms, for tensors that no autograd graph refers to: t = relu(t),
+ * and a += b with b broadcast to a's shape. Each saves an allocation. */
 int gsx_relu_in_place(gsx_ctx *ctx, gsx_tensor *t);
 int gsx_add_in_place(gsx_ctx *ctx, gsx_tensor *a, const gsx_tensor *b);
 gsx_tensor *gsx_sigmoid(gsx_ctx *ctx, const gsx_tensor *t);

@@ -124,9 +124,9 @@ void record_current_exception(gsx_ctx *ctx, const char *fn) noexcept
     } catch (const c10::OutOfMemoryError &e) {
         record(ctx, GSX_ERR_NOMEM, fn, e.what_without_backtrace());
     } catch (const c10::Error &e) {
-        // libtorch's CPU allocator reports exhaustion as a plain c10::Error:
-        // "not enough memory" when malloc fails, "can't allocate memory" when
-        // posix_memalign does.
+        // libtorch's CPU allocator reports exhaustion as a plain c10::Error.
+        // libtorch 1.13 says "can't allocate memory" (read from libc10.so).
+        // "not enough memory" is kept for other releases' wording.
         const char *text = e.what_without_backtrace();
         const bool nomem = std::strstr(text, "not enough memory") != nullptr ||
                            std::strstr(text, "can't allocate memory") != nullptr;
@@ -310,9 +310,9 @@ static void set_blas_threads(int n)
         set(n);
 }
 
-/* Sets only a count that changed: at::set_num_threads with the current
- * count still costs about 40 ms with 2 threads (measured), eight times a
- * whole GradCAM map of the shapes model. */
+/* Sets only a count that changed. at::set_num_threads with the current
+ * count still cost about 40 ms per call with 2 threads (measured), eight
+ * times a whole GradCAM map of the shapes model. */
 void gsx_set_threads(int n)
 {
     static std::atomic<int> blas_threads{0};

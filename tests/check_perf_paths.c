@@ -2,11 +2,11 @@
  * check_perf_paths.c - the speed-ups give the same maps as the plain path,
  * on the small ResNet fixture, for every ResNet method.
  *
- * Two comparisons: the ResNet trunk in channels-last memory format against
- * NCHW, and every speed-up that has a switch (batch norm folded,
- * channels-last, buffer reuse, batches of masked inputs) against none of
- * them (batch norm unfolded, NCHW, no buffer reuse, one masked input per
- * pass). The in-place ReLU and residual addition of the trunk have no
+ * The first comparison sets the ResNet trunk in channels-last memory format
+ * against NCHW. The second sets every speed-up that has a switch (batch norm
+ * folded, channels-last, buffer reuse, batches of masked inputs) against
+ * none of them (batch norm unfolded, NCHW, no buffer reuse, one masked input
+ * per pass). The in-place ReLU and residual addition of the trunk have no
  * switch, so the parity tests against the Python reference (check_cam.c)
  * cover them.
  *

@@ -856,6 +856,27 @@ START_TEST(activations_and_masks_match_definitions)
 }
 END_TEST
 
+START_TEST(in_place_operations_change_their_input)
+{
+    gsx_ctx *ctx = gsx_ctx_new();
+    const int64_t shape[2] = {2, 2}, row[1] = {2};
+    gsx_tensor *t = from_values(ctx, (const float[]){-2, 0, 0.5f, 3}, shape, 2);
+    gsx_tensor *bias = from_values(ctx, (const float[]){1, -1}, row, 1);
+    const size_t count = gsx_mark(ctx);
+
+    ck_assert_int_eq(gsx_add_in_place(ctx, t, bias), GSX_OK);
+    assert_values(ctx, t, (const float[]){-1, -1, 1.5f, 2}, 4, 0);
+    ck_assert_int_eq(gsx_relu_in_place(ctx, t), GSX_OK);
+    assert_values(ctx, t, (const float[]){0, 0, 1.5f, 2}, 4, 0);
+    ck_assert_uint_eq(gsx_mark(ctx), count);
+
+    /* b must broadcast to a's shape: a cannot grow. */
+    ck_assert_int_ne(gsx_add_in_place(ctx, bias, t), GSX_OK);
+    ck_assert_int_eq(gsx_status(ctx), GSX_ERR_BACKEND);
+    gsx_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(reductions_follow_dims_and_keepdim)
 {
     gsx_ctx *ctx = gsx_ctx_new();
@@ -1765,6 +1786,7 @@ static Suite *shim_suite(void)
     tcase_add_test(ops, clone_and_contiguous_copy_values);
     tcase_add_test(ops, elementwise_operations_broadcast);
     tcase_add_test(ops, activations_and_masks_match_definitions);
+    tcase_add_test(ops, in_place_operations_change_their_input);
     tcase_add_test(ops, reductions_follow_dims_and_keepdim);
     tcase_add_test(ops, softmax_and_l2_normalize_match_definitions);
     tcase_add_test(ops, topk_returns_largest_first_sorted);

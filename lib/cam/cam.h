@@ -59,12 +59,13 @@ gscam_status gs_target_compute(struct gscam_cam *cam, gsx_ctx *ctx, const gsx_te
 /* Masked inputs scored per pass: the caller's batch size, or one chosen from
  * the input size. */
 int64_t gs_cam_batch_size(const struct gscam_cam *cam);
-/* Passes needed to score k masked inputs: ceil(k / batch size). */
+/* Returns the passes needed to score k masked inputs: ceil(k / batch size). */
 int64_t gs_cam_batch_count(const struct gscam_cam *cam, int64_t k);
 
-/* Where batch i of n starts when k items are split into n batches whose
- * sizes differ by at most one, the larger ones first (so the buffers of the
- * first pass fit every later one); batch i ends where batch i + 1 starts. */
+/* Returns where batch i of n starts when k items are split into n batches
+ * whose sizes differ by at most one. The larger batches come first, so the
+ * buffers of the first pass fit every later one. Batch i ends where batch
+ * i + 1 starts. */
 static inline int64_t gs_batch_start(int64_t i, int64_t n, int64_t k)
 {
     const int64_t q = k / n, larger = k % n;

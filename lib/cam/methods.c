@@ -60,7 +60,7 @@ int64_t gs_cam_batch_count(const struct gscam_cam *cam, int64_t k)
     return (k + batch - 1) / batch;
 }
 
-/* Scores x * mask for each selected channel, in batches; NaN scores become 0.
+/* Scores x * mask for each selected channel, in batches. NaN scores become 0.
  * The k channels are split into batches whose sizes differ by at most one,
  * so every pass allocates the same activation sizes and reuses the buffers
  * of the one before (see gsx_pool_open). */

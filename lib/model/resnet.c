@@ -234,9 +234,9 @@ static gsx_tensor *conv_bn(gsx_ctx *ctx, const struct gs_conv *conv, const struc
     return y;
 }
 
-/* conv_bn followed by a ReLU. The trunk runs without autograd, so the ReLU
- * and the residual addition below work in place: each saves one activation's
- * allocation and memory. */
+/* Returns conv_bn followed by a ReLU. The trunk runs without autograd, so the
+ * ReLU and the residual addition below work in place, and each saves one
+ * activation's allocation. */
 static gsx_tensor *conv_bn_relu(gsx_ctx *ctx, const struct gs_conv *conv, const struct gs_bn *bn, const gsx_tensor *x)
 {
     gsx_tensor *y = conv_bn(ctx, conv, bn, x);

@@ -81,9 +81,9 @@ def test_map_equals_command_line_npy():
 
 
 def test_map_with_torch_in_the_same_process():
-    """The library puts a caching allocator in front of libtorch's, which
-    Python's torch shares: tensors torch makes before, between and after
-    maps must stay intact, and the maps must not change."""
+    """Python's torch shares libtorch's allocator, which the library puts a
+    cache in front of. Tensors torch makes before, between and after maps
+    stay intact, and the maps do not change."""
     import torch
 
     before = torch.arange(1 << 20, dtype=torch.float32)
